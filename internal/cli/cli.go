@@ -1,0 +1,136 @@
+// Package cli is taskrunner's command line: it parses the options, picks the
+// mode, and is the one place where errors become messages and exit codes.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/taskrunner/taskrunner/internal/config"
+	"github.com/taskrunner/taskrunner/internal/job"
+)
+
+// Version is taskrunner's version, set at link time for releases.
+var Version = "0.1.0-dev"
+
+const usage = `Usage: taskrunner [-n NAME | --name NAME] [-f | --force] CMD [ARGS...]
+
+Runs CMD as the task NAME (default: CMD's base name): under a lock shared by
+every taskrunner on the machine, with each output line prefixed by the name
+and copied to the task's log, and skipped when the inputs it declares with
+'snapshot' are unchanged since its last success.
+
+Options (only before CMD; everything from CMD on is passed to it):
+  -n, --name NAME   name of the task (lock, log, saved hash, commit status)
+  -f, --force       run even if the inputs are unchanged
+  -h, --help        show this help
+      --version     show the version
+
+Settings are environment variables; see the README.
+`
+
+// Exit codes of taskrunner's own failures. A task's exit status passes
+// through unchanged.
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// UsageError is a command line taskrunner cannot read.
+type UsageError struct{ msg string }
+
+func (e *UsageError) Error() string { return e.msg + " (see taskrunner --help)" }
+
+// invocation is a parsed command line.
+type invocation struct {
+	help, version bool
+	name          string
+	force         bool
+	argv          []string
+}
+
+func parse(args []string) (*invocation, error) {
+	inv := &invocation{}
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			inv.argv = args[i+1:]
+			break
+		}
+		if !strings.HasPrefix(arg, "-") || arg == "-" {
+			inv.argv = args[i:]
+			break
+		}
+		switch {
+		case arg == "-h" || arg == "--help":
+			inv.help = true
+			return inv, nil
+		case arg == "--version":
+			inv.version = true
+			return inv, nil
+		case arg == "-f" || arg == "--force":
+			inv.force = true
+		case arg == "-n" || arg == "--name":
+			if i+1 >= len(args) {
+				return nil, &UsageError{arg + " needs a task name"}
+			}
+			i++
+			inv.name = args[i]
+		case strings.HasPrefix(arg, "--name="):
+			inv.name = strings.TrimPrefix(arg, "--name=")
+		default:
+			return nil, &UsageError{"unknown option " + arg}
+		}
+	}
+	if len(inv.argv) == 0 {
+		return nil, &UsageError{"no command given: usage: taskrunner [-n NAME] [-f] CMD [ARGS...]"}
+	}
+	if inv.name == "" {
+		inv.name = filepath.Base(inv.argv[0])
+	}
+	return inv, nil
+}
+
+// Main runs taskrunner with args (without the program name) and returns its
+// exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	inv, err := parse(args)
+	if err != nil {
+		return report(stderr, err)
+	}
+	switch {
+	case inv.help:
+		fmt.Fprint(stdout, usage)
+		return 0
+	case inv.version:
+		fmt.Fprintf(stdout, "taskrunner %s\n", Version)
+		return 0
+	}
+	settings, err := config.FromEnv()
+	if err != nil {
+		return report(stderr, err)
+	}
+	status, err := job.Run(job.Options{Name: inv.name, Force: inv.force, Argv: inv.argv, Settings: settings})
+	if err != nil {
+		return report(stderr, err)
+	}
+	return status
+}
+
+// report prints err as one line and returns the exit status for it.
+func report(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "taskrunner: %v\n", err)
+	var usage *UsageError
+	if errors.As(err, &usage) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// Run is the whole program: it runs taskrunner with the process's arguments
+// and returns the exit status.
+func Run() int { return Main(os.Args[1:], os.Stdout, os.Stderr) }

@@ -1,0 +1,155 @@
+// Package config reads taskrunner's settings from the environment, once, into
+// one struct. Nothing else in the program calls os.Getenv: every package is
+// handed the values it needs from here.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Names of the variables a taskrunner passes to the processes below it.
+const (
+	EnvBuildID        = "_taskrunner_build_id"
+	EnvToplevelStdout = "_taskrunner_toplevel_stdout"
+	EnvToplevelStderr = "_taskrunner_toplevel_stderr"
+	EnvRequestPipe    = "_taskrunner_request_pipe"
+	EnvResponsePipe   = "_taskrunner_response_pipe"
+)
+
+// Settings are all the environment variables taskrunner reads.
+type Settings struct {
+	// StateDir is TASKRUNNER_STATE_DIRECTORY, default /tmp/taskrunner.
+	StateDir string
+	// RootDir is TASKRUNNER_ROOT_DIRECTORY, default the current directory.
+	RootDir string
+
+	Debug           bool          // TASKRUNNER_DEBUG: debug lines reach the toplevel
+	LogInfo         bool          // TASKRUNNER_LOG_INFO: info lines reach the toplevel
+	Timestamps      bool          // not TASKRUNNER_DISABLE_TIMESTAMPS
+	Quiet           bool          // TASKRUNNER_QUIET
+	DrainTimeout    time.Duration // TASKRUNNER_OUTPUT_STREAM_TIMEOUT, default 5 s
+	PrimeCacheMode  bool          // TASKRUNNER_PRIME_CACHE_MODE
+	SaveRemoteCache bool          // TASKRUNNER_SAVE_REMOTE_CACHE
+	UploadLogs      bool          // TASKRUNNER_UPLOAD_LOGS
+	MainBranch      string        // TASKRUNNER_MAIN_BRANCH; empty: untracked
+	// FallbackBranches is TASKRUNNER_FALLBACK_BRANCHES split on white space.
+	FallbackBranches []string
+	// CommitStatus is TASKRUNNER_ENABLE_COMMIT_STATUS.
+	CommitStatus bool
+
+	// Inherited is what a toplevel taskrunner passed down; nil in a toplevel.
+	Inherited *Inherited
+}
+
+// Inherited holds the variables a subtask finds in its environment.
+type Inherited struct {
+	BuildID        string
+	ToplevelStdout int
+	ToplevelStderr int
+	// RequestPipe and ResponsePipe are the parent job's control channel, or
+	// -1 where the parent left none (a taskrunner started outside any task's
+	// script, e.g. by a redirected helper).
+	RequestPipe  int
+	ResponsePipe int
+}
+
+// SettingError is a variable with a value taskrunner cannot use.
+type SettingError struct {
+	Name, Value, Want string
+}
+
+func (e *SettingError) Error() string {
+	return fmt.Sprintf("%s=%q is not %s", e.Name, e.Value, e.Want)
+}
+
+// FromEnv reads the settings from the process environment.
+func FromEnv() (*Settings, error) {
+	return Load(os.LookupEnv)
+}
+
+// Load reads the settings through lookup, so tests can pass their own
+// environment.
+func Load(lookup func(string) (string, bool)) (*Settings, error) {
+	get := func(name string) string {
+		v, _ := lookup(name)
+		return v
+	}
+	flag := func(name string) bool { return get(name) == "1" }
+
+	s := &Settings{
+		StateDir:         get("TASKRUNNER_STATE_DIRECTORY"),
+		RootDir:          get("TASKRUNNER_ROOT_DIRECTORY"),
+		Debug:            flag("TASKRUNNER_DEBUG"),
+		LogInfo:          flag("TASKRUNNER_LOG_INFO"),
+		Timestamps:       !flag("TASKRUNNER_DISABLE_TIMESTAMPS"),
+		Quiet:            flag("TASKRUNNER_QUIET"),
+		DrainTimeout:     5 * time.Second,
+		PrimeCacheMode:   flag("TASKRUNNER_PRIME_CACHE_MODE"),
+		SaveRemoteCache:  flag("TASKRUNNER_SAVE_REMOTE_CACHE"),
+		UploadLogs:       flag("TASKRUNNER_UPLOAD_LOGS"),
+		MainBranch:       get("TASKRUNNER_MAIN_BRANCH"),
+		FallbackBranches: strings.Fields(get("TASKRUNNER_FALLBACK_BRANCHES")),
+		CommitStatus:     flag("TASKRUNNER_ENABLE_COMMIT_STATUS"),
+	}
+	if s.StateDir == "" {
+		s.StateDir = "/tmp/taskrunner"
+	}
+	if s.RootDir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the current directory: %w", err)
+		}
+		s.RootDir = wd
+	}
+	abs, err := filepath.Abs(s.RootDir)
+	if err != nil {
+		return nil, &SettingError{"TASKRUNNER_ROOT_DIRECTORY", s.RootDir, "a usable path"}
+	}
+	s.RootDir = abs
+	if v := get("TASKRUNNER_OUTPUT_STREAM_TIMEOUT"); v != "" {
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil || secs < 0 {
+			return nil, &SettingError{"TASKRUNNER_OUTPUT_STREAM_TIMEOUT", v, "a number of seconds"}
+		}
+		s.DrainTimeout = time.Duration(secs * float64(time.Second))
+	}
+
+	if id := get(EnvBuildID); id != "" {
+		in := &Inherited{BuildID: id}
+		if strings.ContainsAny(id, "/\x00") || id == "." || id == ".." {
+			return nil, &SettingError{EnvBuildID, id, "a build id"}
+		}
+		fds := []struct {
+			name     string
+			dst      *int
+			optional bool
+		}{
+			{EnvToplevelStdout, &in.ToplevelStdout, false},
+			{EnvToplevelStderr, &in.ToplevelStderr, false},
+			{EnvRequestPipe, &in.RequestPipe, true},
+			{EnvResponsePipe, &in.ResponsePipe, true},
+		}
+		for _, fd := range fds {
+			v, ok := lookup(fd.name)
+			if !ok && fd.optional {
+				*fd.dst = -1
+				continue
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return nil, &SettingError{fd.name, v, "a file descriptor number"}
+			}
+			*fd.dst = n
+		}
+		s.Inherited = in
+	}
+	return s, nil
+}
+
+// Toplevel reports whether this process starts a new build.
+func (s *Settings) Toplevel() bool { return s.Inherited == nil }

@@ -1,0 +1,191 @@
+// Package control is the channel between a running task and its taskrunner:
+// a pair of pipes the task inherits, the `snapshot` bash function that talks
+// over them, and the loop that answers the task's requests.
+//
+// A request is one line holding a JSON array of strings. ["snapshot", arg...]
+// gets one reply line, a shell command the function evaluates in the calling
+// shell; ["debug", text...] gets no reply.
+package control
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Replies to a snapshot request.
+const (
+	ReplyRun   = "true"
+	ReplySkip  = "exit 0"
+	ReplyError = "exit 1"
+)
+
+// Handler answers the requests of one job.
+type Handler interface {
+	// Snapshot decides what the task does and returns the reply.
+	Snapshot(args []string) string
+	// Debug writes a debug line to the job's log.
+	Debug(text string)
+	// Error writes an error line for the job.
+	Error(text string)
+}
+
+// Channel is the taskrunner's end of a job's control channel.
+type Channel struct {
+	requests  *os.File // read end
+	responses *os.File // write end
+	// ChildRequests and ChildResponses are the ends the task inherits.
+	ChildRequests  *os.File
+	ChildResponses *os.File
+	done           chan struct{}
+}
+
+// New makes the pipes of a control channel.
+func New() (*Channel, error) {
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("cannot make control channel: %w", err)
+	}
+	respR, respW, err := os.Pipe()
+	if err != nil {
+		reqR.Close()
+		reqW.Close()
+		return nil, fmt.Errorf("cannot make control channel: %w", err)
+	}
+	return &Channel{requests: reqR, responses: respW, ChildRequests: reqW, ChildResponses: respR, done: make(chan struct{})}, nil
+}
+
+// CloseChildEnds closes this process's copies of the task's ends, once the
+// task has been started with them.
+func (c *Channel) CloseChildEnds() {
+	c.ChildRequests.Close()
+	c.ChildResponses.Close()
+}
+
+// Serve answers requests with h until Stop. Run it in its own goroutine.
+func (c *Channel) Serve(h Handler) {
+	defer close(c.done)
+	r := bufio.NewReaderSize(&drainReader{f: c.requests}, 64<<10)
+	for {
+		line, err := r.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			c.handle(h, bytes.TrimSuffix(line, []byte("\n")))
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Stop ends Serve once it has handled every request already written: the
+// task has exited, but a background process may still hold the request
+// pipe open, so end of file may never come.
+func (c *Channel) Stop() {
+	_ = c.requests.SetReadDeadline(time.Now())
+	<-c.done
+	c.requests.Close()
+	c.responses.Close()
+}
+
+func (c *Channel) handle(h Handler, line []byte) {
+	var req []string
+	if err := json.Unmarshal(line, &req); err != nil {
+		h.Error(fmt.Sprintf("Invalid command pipe request: %q", line))
+		h.Error(describeJSONError(err))
+		c.reply(ReplyError)
+		return
+	}
+	switch {
+	case len(req) > 0 && req[0] == "snapshot":
+		c.reply(h.Snapshot(req[1:]))
+	case len(req) > 0 && req[0] == "debug":
+		h.Debug(joinArgs(req[1:]))
+	default:
+		h.Error("Unknown command in command pipe: " + encode(req))
+		c.reply(ReplyError)
+	}
+}
+
+func (c *Channel) reply(s string) {
+	// A task that does not read its reply must not block the job: the pipe
+	// buffer takes far more than one line, and a write error only means the
+	// task is gone.
+	_, _ = io.WriteString(c.responses, s+"\n")
+}
+
+func joinArgs(a []string) string {
+	var b bytes.Buffer
+	for i, s := range a {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// encode writes a as compact JSON, as the request would have been written.
+func encode(a []string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if a == nil {
+		a = []string{}
+	}
+	_ = enc.Encode(a)
+	return string(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+}
+
+func describeJSONError(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("not valid JSON at byte %d: %v", syn.Offset, err)
+	case errors.As(err, &typ):
+		return "expected a JSON array of strings, like [\"snapshot\",\"input.txt\"]"
+	}
+	return err.Error()
+}
+
+// drainReader reads the request pipe until Stop sets a deadline in the past,
+// then reads what is left in the pipe without waiting and ends there.
+type drainReader struct {
+	f        *os.File
+	draining bool
+}
+
+func (d *drainReader) Read(p []byte) (int, error) {
+	if !d.draining {
+		n, err := d.f.Read(p)
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		// The poller reports a passed deadline without reading, so clear it
+		// and read what the pipe holds with non-blocking reads.
+		d.draining = true
+		if err := d.f.SetReadDeadline(time.Time{}); err != nil {
+			return n, io.EOF
+		}
+	}
+	rc, err := d.f.SyscallConn()
+	if err != nil {
+		return 0, io.EOF
+	}
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, rerr = syscall.Read(int(fd), p)
+		return true
+	})
+	if err != nil || rerr != nil || n <= 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}

@@ -1,0 +1,86 @@
+package job
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/taskrunner/taskrunner/internal/control"
+	"github.com/taskrunner/taskrunner/internal/output"
+)
+
+// after does the work that follows the command and returns the job's final
+// exit status.
+func (r *run) after(status int) int {
+	a := r.snap.After()
+	if a.InputsChanged {
+		if status == 0 {
+			r.out.Printf(output.Info, "success")
+		} else {
+			r.out.Printf(output.Error, "Failed, exit code: %d", status)
+		}
+	}
+	if status != 0 || a.Pending == nil {
+		return status
+	}
+	// The post-unpack commands come before the hash is saved, so that a
+	// failing one leaves the task to run again next time.
+	for _, c := range a.Args.Cmds {
+		if st := r.postUnpack(c); st != 0 {
+			r.out.Printf(output.Error, "post-unpack command failed with exit code %d: %s", st, c)
+			return st
+		}
+	}
+	if err := r.state.SaveHash(r.opt.Name, *a.Pending); err != nil {
+		r.out.Printf(output.Error, "cannot save the input hash: %v", err)
+		return 1
+	}
+	return status
+}
+
+// postUnpack runs one post-unpack command with `sh -c`; its stdout and
+// stderr both become the job's stderr lines.
+func (r *run) postUnpack(command string) int {
+	w := r.out.Writer(output.Stderr)
+	defer w.Close()
+	cmd := exec.Command("sh", "-c", command)
+	cmd.Dir = r.snap.Dir
+	cmd.Stdout = w
+	cmd.Stderr = w
+	cmd.Env = os.Environ()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err := cmd.Run()
+	if err == nil {
+		return 0
+	}
+	if cmd.ProcessState != nil {
+		return exitStatus(cmd.ProcessState)
+	}
+	r.out.Printf(output.Error, "cannot run post-unpack command: %v", err)
+	return 127
+}
+
+// handler answers the task's control requests.
+type handler struct{ r *run }
+
+func (h handler) Snapshot(args []string) string {
+	v, err := h.r.snap.Decide(context.Background(), args)
+	if err != nil {
+		h.r.out.Printf(output.Error, "%v", err)
+		return control.ReplyError
+	}
+	if v.Run {
+		return control.ReplyRun
+	}
+	return control.ReplySkip
+}
+
+func (h handler) Debug(text string) { h.r.out.Printf(output.Debug, "%s", text) }
+func (h handler) Error(text string) { h.r.out.Printf(output.Error, "%s", text) }
+
+// reporter writes a snapshot decision's messages as the job's lines.
+type reporter struct{ out *output.Job }
+
+func (p reporter) Info(msg string)  { p.out.Printf(output.Info, "%s", msg) }
+func (p reporter) Debug(msg string) { p.out.Printf(output.Debug, "%s", msg) }

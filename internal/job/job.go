@@ -1,0 +1,401 @@
+// Package job runs one task: it takes the job's lock, starts the command
+// with its output piped through taskrunner and its control channel open,
+// waits for it, and does the work that follows (saving the input hash,
+// post-unpack commands, the result of the build).
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/taskrunner/taskrunner/internal/config"
+	"github.com/taskrunner/taskrunner/internal/control"
+	"github.com/taskrunner/taskrunner/internal/output"
+	"github.com/taskrunner/taskrunner/internal/snapshot"
+	"github.com/taskrunner/taskrunner/internal/state"
+)
+
+// Options describe one taskrunner invocation.
+type Options struct {
+	// Name is the job name.
+	Name string
+	// Force ignores the saved hash (and the caches) of this job.
+	Force bool
+	// Argv is the command and its arguments.
+	Argv     []string
+	Settings *config.Settings
+}
+
+// Run runs the job and returns the exit status taskrunner exits with. An
+// error is a failure of taskrunner itself, before the job could start.
+func Run(opt Options) (int, error) {
+	s := opt.Settings
+	if err := state.ValidJobName(opt.Name); err != nil {
+		return 0, err
+	}
+	st := state.Dir{Root: s.StateDir}
+	if err := st.Prepare(); err != nil {
+		return 0, err
+	}
+	buildID := ""
+	if s.Toplevel() {
+		buildID = state.NewBuildID(time.Now())
+		if err := st.PrepareBuild(buildID); err != nil {
+			return 0, err
+		}
+	} else {
+		buildID = s.Inherited.BuildID
+	}
+	streams, err := openStreams(s)
+	if err != nil {
+		return 0, err
+	}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	r := &run{opt: opt, settings: s, state: st, buildID: buildID, streams: streams, sigs: sigs}
+	streams.tellParent("Starting subtask " + opt.Name)
+	status, err := r.run()
+	if err == nil {
+		streams.tellParent(finishedText(opt.Name, status))
+	}
+	return status, err
+}
+
+func finishedText(name string, status int) string {
+	if status == 0 {
+		return "Subtask " + name + " finished with ExitSuccess"
+	}
+	return fmt.Sprintf("Subtask %s finished with ExitFailure %d", name, status)
+}
+
+// run is the state of one job's run.
+type run struct {
+	opt      Options
+	settings *config.Settings
+	state    state.Dir
+	buildID  string
+	streams  *streams
+	sigs     chan os.Signal
+
+	out  *output.Job
+	snap *snapshot.Job
+	// signalled is the first signal taskrunner received, or nil.
+	signalled os.Signal
+}
+
+func (r *run) run() (int, error) {
+	name := r.opt.Name
+
+	// 1. The job's lock, as long as it takes, or until a signal.
+	ctx, cancel := context.WithCancel(context.Background())
+	lockErr := make(chan os.Signal, 1)
+	go func() {
+		select {
+		case sig := <-r.sigs:
+			lockErr <- sig
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	unlock, err := r.state.Lock(ctx, name)
+	cancel()
+	if err != nil {
+		select {
+		case sig := <-lockErr:
+			return exitForSignal(sig), nil
+		default:
+			return 0, err
+		}
+	}
+	defer unlock()
+
+	// 2. Already done in this build: the same result again.
+	if status, ok, err := r.state.Result(r.buildID, name); err != nil {
+		return 0, err
+	} else if ok {
+		return status, nil
+	}
+
+	logFile, err := os.OpenFile(r.state.LogPath(r.buildID, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("cannot open the job's log: %w", err)
+	}
+	lock := output.NewWriteLock(r.state.Build(r.buildID))
+	r.out = output.NewJob(output.Options{
+		Job:        name,
+		Timestamps: r.settings.Timestamps,
+		ShowDebug:  r.settings.Debug,
+		ShowInfo:   r.settings.LogInfo,
+		Quiet:      r.settings.Quiet,
+		Stdout:     output.NewSink(r.streams.stdout, lock),
+		Stderr:     output.NewSink(r.streams.stderr, lock),
+		Log:        logFile,
+		SpoolDir:   r.state.Build(r.buildID),
+	})
+	wd, err := os.Getwd()
+	if err != nil {
+		wd = r.settings.RootDir
+	}
+	r.snap = &snapshot.Job{
+		Name:           name,
+		Dir:            wd,
+		Force:          r.opt.Force,
+		Toplevel:       r.settings.Toplevel(),
+		PrimeCacheMode: r.settings.PrimeCacheMode,
+		State:          r.state,
+		Report:         reporter{r.out},
+	}
+
+	// 3–4. Run the command, then the work after it.
+	status := r.execute()
+	if r.signalled == nil {
+		status = r.after(status)
+	} else {
+		status = exitForSignal(r.signalled)
+	}
+	if err := r.state.SaveResult(r.buildID, name, status); err != nil {
+		r.out.Printf(output.Error, "cannot record the result: %v", err)
+		if status == 0 {
+			status = 1
+		}
+	}
+	if err := r.out.Close(status != 0); err != nil {
+		fmt.Fprintf(r.streams.stderr, "[%s] error | cannot write the job's log: %v\n", name, err)
+	}
+	return status, nil
+}
+
+// execute runs the command and returns its exit status.
+func (r *run) execute() int {
+	ch, err := control.New()
+	if err != nil {
+		r.out.Printf(output.Error, "%v", err)
+		return 1
+	}
+	go ch.Serve(handler{r})
+	defer ch.Stop()
+
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		ch.CloseChildEnds()
+		r.out.Printf(output.Error, "cannot make a pipe: %v", err)
+		return 1
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		ch.CloseChildEnds()
+		outR.Close()
+		outW.Close()
+		r.out.Printf(output.Error, "cannot make a pipe: %v", err)
+		return 1
+	}
+
+	cmd, status, err := r.start(outW, errW, ch)
+	outW.Close()
+	errW.Close()
+	ch.CloseChildEnds()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		r.out.Printf(output.Error, "%v", err)
+		return status
+	}
+
+	drains := []*drain{
+		startDrain("stdout", outR, r.out.Writer(output.Stdout)),
+		startDrain("stderr", errR, r.out.Writer(output.Stderr)),
+	}
+	status = r.wait(cmd)
+	r.finishDrains(drains)
+	return status
+}
+
+// start starts the command with its output going to outW and errW.
+func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, int, error) {
+	argv := r.opt.Argv
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return nil, 127, fmt.Errorf("command not found: %s", argv[0])
+		}
+		return nil, 126, fmt.Errorf("cannot run %s: %v", argv[0], unwrapPath(err))
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, 1, err
+	}
+	defer devnull.Close()
+
+	cmd := &exec.Cmd{
+		Path:   path,
+		Args:   argv,
+		Stdin:  devnull,
+		Stdout: outW,
+		Stderr: errW,
+		// Descriptors 3 to 6 in the task.
+		ExtraFiles:  []*os.File{r.streams.stdout, r.streams.stderr, ch.ChildRequests, ch.ChildResponses},
+		Env:         taskEnv(os.Environ(), r.buildID),
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	if err := cmd.Start(); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, 127, fmt.Errorf("command not found: %s", argv[0])
+		}
+		return nil, 126, fmt.Errorf("cannot run %s: %v", argv[0], unwrapPath(err))
+	}
+	return cmd, 0, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return ee.Err
+	}
+	return err
+}
+
+// taskEnv is the environment of a task: taskrunner's own variables replace
+// any the environment already had.
+func taskEnv(env []string, buildID string) []string {
+	ours := map[string]string{
+		config.EnvBuildID:        buildID,
+		config.EnvToplevelStdout: "3",
+		config.EnvToplevelStderr: "4",
+		config.EnvRequestPipe:    "5",
+		config.EnvResponsePipe:   "6",
+		control.FunctionEnvName:  control.FunctionBody,
+	}
+	out := make([]string, 0, len(env)+len(ours))
+	for _, kv := range env {
+		k, _, _ := cut(kv)
+		if _, ok := ours[k]; !ok {
+			out = append(out, kv)
+		}
+	}
+	for _, k := range []string{config.EnvBuildID, config.EnvToplevelStdout, config.EnvToplevelStderr,
+		config.EnvRequestPipe, config.EnvResponsePipe, control.FunctionEnvName} {
+		out = append(out, k+"="+ours[k])
+	}
+	return out
+}
+
+func cut(kv string) (string, string, bool) {
+	for i := 0; i < len(kv); i++ {
+		if kv[i] == '=' {
+			return kv[:i], kv[i+1:], true
+		}
+	}
+	return kv, "", false
+}
+
+// wait waits for the command, passing SIGINT and SIGTERM on to its process
+// group. A second signal kills the group and stops waiting.
+func (r *run) wait(cmd *exec.Cmd) int {
+	done := make(chan *os.ProcessState, 1)
+	go func() {
+		ps, _ := cmd.Process.Wait()
+		done <- ps
+	}()
+	pgid := cmd.Process.Pid
+	for {
+		select {
+		case ps := <-done:
+			return exitStatus(ps)
+		case sig := <-r.sigs:
+			if r.signalled == nil {
+				r.signalled = sig
+				_ = syscall.Kill(-pgid, sig.(syscall.Signal))
+				continue
+			}
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			return exitForSignal(r.signalled)
+		}
+	}
+}
+
+func exitStatus(ps *os.ProcessState) int {
+	if ps == nil {
+		return 1
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+func exitForSignal(sig os.Signal) int {
+	if s, ok := sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 1
+}
+
+// drain copies one of the command's output pipes into the job's output.
+type drain struct {
+	name string
+	r    *os.File
+	w    *output.LineWriter
+	done chan struct{}
+}
+
+func startDrain(name string, r *os.File, w *output.LineWriter) *drain {
+	d := &drain{name: name, r: r, w: w, done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		buf := make([]byte, 64<<10)
+		_, _ = io.CopyBuffer(w, r, buf)
+	}()
+	return d
+}
+
+// finishDrains waits, once the command has exited, for its output pipes to
+// close. A descendant may still hold one open; after the drain timeout, the
+// job warns and goes on without it.
+func (r *run) finishDrains(drains []*drain) {
+	deadline := time.NewTimer(r.settings.DrainTimeout)
+	defer deadline.Stop()
+	timedOut := false
+	for _, d := range drains {
+		if !timedOut {
+			select {
+			case <-d.done:
+			case <-deadline.C:
+				timedOut = true
+			case sig := <-r.sigs:
+				if r.signalled == nil {
+					r.signalled = sig
+				}
+				timedOut = true
+			}
+		}
+		if timedOut {
+			select {
+			case <-d.done:
+			default:
+				secs := strconv.FormatFloat(r.settings.DrainTimeout.Seconds(), 'f', -1, 64)
+				r.out.Printf(output.Warn, "taskrunner: Task did not close %s %s seconds after exiting.", d.name, secs)
+				r.out.Printf(output.Warn, "Perhaps the file descriptor was leaked to a background process?")
+				r.out.Printf(output.Warn, "Build will continue despite this error, but some output may be lost.")
+				d.r.Close()
+				<-d.done
+			}
+		}
+		d.r.Close()
+		d.w.Close()
+	}
+}

@@ -1,0 +1,253 @@
+package output
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// Stream is the kind of a line: the job's own stdout or stderr, or one of
+// taskrunner's messages about the job.
+type Stream int
+
+// The streams, named in every line as `[<job>] <stream> | <text>`.
+const (
+	Stdout Stream = iota
+	Stderr
+	Info
+	Warn
+	Error
+	Debug
+)
+
+var streamNames = [...]string{"stdout", "stderr", "info", "warn", "error", "debug"}
+
+func (s Stream) String() string { return streamNames[s] }
+
+// MaxLine is the longest line kept whole. A longer one is passed on in
+// pieces of this size, each a line of its own, so that memory stays bounded
+// whatever a task prints; no byte is dropped.
+const MaxLine = 8 << 20
+
+// Options configure a job's output.
+type Options struct {
+	Job        string
+	Timestamps bool
+	ShowDebug  bool // debug lines reach the toplevel, not only the log
+	ShowInfo   bool // info lines reach the toplevel, not only the log
+	Quiet      bool // hold the toplevel's lines back until the job ends
+	Stdout     *Sink
+	Stderr     *Sink
+	// Log receives every line of the job; nil for none.
+	Log io.WriteCloser
+	// SpoolDir holds the quiet-mode spool file.
+	SpoolDir string
+	// Now is the clock of the timestamps; nil for time.Now.
+	Now func() time.Time
+}
+
+// Job is the output of one job. It is safe for concurrent use: the job's
+// stdout and stderr readers and its control channel all write to it.
+type Job struct {
+	opt Options
+
+	mu     sync.Mutex
+	top    []byte // scratch: formatted toplevel lines
+	log    []byte // scratch: formatted log lines
+	spool  *os.File
+	logErr error
+}
+
+// NewJob returns the output of one job.
+func NewJob(opt Options) *Job {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Job{opt: opt}
+}
+
+// Printf writes one message line (or several, split at newlines) on stream.
+func (j *Job) Printf(s Stream, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if !bytes.HasSuffix([]byte(msg), []byte("\n")) {
+		msg += "\n"
+	}
+	j.emit(s, []byte(msg))
+}
+
+// visible reports whether lines of stream s reach the toplevel.
+func (j *Job) visible(s Stream) bool {
+	switch s {
+	case Debug:
+		return j.opt.ShowDebug
+	case Info:
+		return j.opt.ShowInfo
+	}
+	return true
+}
+
+// emit formats lines, which is one or more whole lines each ending in a
+// newline, and writes them out in one piece to each destination.
+func (j *Job) emit(s Stream, lines []byte) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+
+	var ts []byte
+	if j.opt.Timestamps {
+		ts = j.opt.Now().UTC().AppendFormat(make([]byte, 0, 9), "15:04:05 ")
+	}
+	name := streamNames[s]
+	show := j.visible(s)
+	j.top, j.log = j.top[:0], j.log[:0]
+	for len(lines) > 0 {
+		i := bytes.IndexByte(lines, '\n')
+		line := lines[:i+1]
+		lines = lines[i+1:]
+		if j.opt.Log != nil {
+			j.log = append(j.log, ts...)
+			j.log = append(j.log, name...)
+			j.log = append(j.log, " | "...)
+			j.log = append(j.log, line...)
+		}
+		if show {
+			j.top = append(j.top, ts...)
+			j.top = append(j.top, '[')
+			j.top = append(j.top, j.opt.Job...)
+			j.top = append(j.top, "] "...)
+			j.top = append(j.top, name...)
+			j.top = append(j.top, " | "...)
+			j.top = append(j.top, line...)
+		}
+	}
+	if len(j.log) > 0 && j.logErr == nil {
+		_, j.logErr = j.opt.Log.Write(j.log)
+	}
+	if len(j.top) == 0 {
+		return
+	}
+	switch {
+	case j.opt.Quiet:
+		j.hold(j.top)
+	case s == Stdout:
+		j.opt.Stdout.Write(j.top)
+	default:
+		j.opt.Stderr.Write(j.top)
+	}
+}
+
+// hold appends b to the quiet-mode spool: a temporary file rather than
+// memory, so a long quiet job costs no memory.
+func (j *Job) hold(b []byte) {
+	if j.spool == nil {
+		f, err := os.CreateTemp(j.opt.SpoolDir, ".quiet-*")
+		if err != nil {
+			// Nowhere to hold the lines: better shown early than lost.
+			j.opt.Stderr.Write(b)
+			return
+		}
+		os.Remove(f.Name())
+		j.spool = f
+	}
+	if _, err := j.spool.Write(b); err != nil {
+		j.opt.Stderr.Write(b)
+	}
+}
+
+// Close ends the job's output. In quiet mode, a failed job's held lines go to
+// the toplevel's stderr, in order; a successful job's are dropped. It
+// returns the first error writing the log file.
+func (j *Job) Close(failed bool) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.spool != nil {
+		if failed {
+			j.release()
+		}
+		j.spool.Close()
+		j.spool = nil
+	}
+	if j.opt.Log != nil {
+		if err := j.opt.Log.Close(); j.logErr == nil {
+			j.logErr = err
+		}
+	}
+	return j.logErr
+}
+
+// release copies the quiet spool to the toplevel's stderr in pieces that end
+// at line boundaries.
+func (j *Job) release() {
+	if _, err := j.spool.Seek(0, io.SeekStart); err != nil {
+		return
+	}
+	buf := make([]byte, 256<<10)
+	var rest []byte
+	for {
+		n, err := j.spool.Read(buf[len(rest):])
+		chunk := buf[:len(rest)+n]
+		if err != nil {
+			j.opt.Stderr.Write(chunk)
+			return
+		}
+		cut := bytes.LastIndexByte(chunk, '\n') + 1
+		if cut == 0 && len(chunk) == len(buf) {
+			cut = len(chunk) // a line longer than the buffer
+		}
+		j.opt.Stderr.Write(chunk[:cut])
+		rest = append(buf[:0:0], chunk[cut:]...)
+		copy(buf, rest)
+	}
+}
+
+// Writer returns a writer that turns what it is given into lines of stream
+// s. Close it to pass on a last line that has no newline.
+func (j *Job) Writer(s Stream) *LineWriter { return &LineWriter{job: j, s: s} }
+
+// LineWriter splits a byte stream into lines for a Job.
+type LineWriter struct {
+	job     *Job
+	s       Stream
+	partial []byte
+}
+
+// Write passes on every whole line in p and keeps the rest for later.
+func (w *LineWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	last := bytes.LastIndexByte(p, '\n')
+	if last < 0 {
+		w.partial = append(w.partial, p...)
+		w.cap()
+		return n, nil
+	}
+	if len(w.partial) == 0 {
+		w.job.emit(w.s, p[:last+1])
+	} else {
+		w.partial = append(w.partial, p[:last+1]...)
+		w.job.emit(w.s, w.partial)
+		w.partial = w.partial[:0]
+	}
+	w.partial = append(w.partial, p[last+1:]...)
+	w.cap()
+	return n, nil
+}
+
+// cap passes on a partial line that reached MaxLine.
+func (w *LineWriter) cap() {
+	for len(w.partial) >= MaxLine {
+		piece := append(w.partial[:MaxLine:MaxLine], '\n')
+		w.job.emit(w.s, piece)
+		w.partial = append(w.partial[:0], w.partial[MaxLine:]...)
+	}
+}
+
+// Close passes on a last line that has no newline.
+func (w *LineWriter) Close() error {
+	if len(w.partial) > 0 {
+		w.job.emit(w.s, append(w.partial, '\n'))
+		w.partial = nil
+	}
+	return nil
+}

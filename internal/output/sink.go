@@ -1,0 +1,73 @@
+// Package output turns a job's output into the lines a user reads: each line
+// prefixed with the job's name and stream, written whole to the toplevel's
+// stdout or stderr, copied to the job's log file, and held back in quiet mode.
+package output
+
+import (
+	"os"
+	"sync"
+	"syscall"
+)
+
+// Sink is one of the toplevel's original streams. Every taskrunner process
+// of a build writes to the same two sinks, so a Sink writes whole lines only
+// and never interleaves with another writer within a line.
+type Sink struct {
+	f    *os.File
+	lock *WriteLock
+	pipe bool
+}
+
+// NewSink returns a sink writing to f, serialised by lock.
+func NewSink(f *os.File, lock *WriteLock) *Sink {
+	fi, err := f.Stat()
+	pipe := err == nil && fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0
+	return &Sink{f: f, lock: lock, pipe: pipe}
+}
+
+// Write writes b, which holds whole lines, in one piece. Errors are ignored:
+// a reader that went away must not fail the build, and the log file still
+// has every line.
+func (s *Sink) Write(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	unlock := s.lock.lock(s.pipe)
+	_, _ = s.f.Write(b)
+	unlock()
+}
+
+// WriteLock serialises writes to the toplevel's streams across the goroutines
+// of this process and, where the streams are pipes, across the processes of
+// the build. A write of at most PIPE_BUF bytes to a pipe is atomic, and so is
+// any write to a regular file or terminal, but a longer line written to a
+// pipe could be split by another process's write: for pipes, every writer
+// therefore also takes an flock(2) on the build's folder, which each process
+// opens for itself.
+type WriteLock struct {
+	mu sync.Mutex
+	// dir is the build folder, opened by this process, or nil.
+	dir *os.File
+}
+
+// NewWriteLock returns a lock using the folder at buildDir across processes.
+// When the folder cannot be opened, writes are serialised within this
+// process only.
+func NewWriteLock(buildDir string) *WriteLock {
+	dir, _ := os.Open(buildDir)
+	return &WriteLock{dir: dir}
+}
+
+func (l *WriteLock) lock(pipe bool) func() {
+	l.mu.Lock()
+	if l.dir == nil || !pipe {
+		return l.mu.Unlock
+	}
+	fd := int(l.dir.Fd())
+	for syscall.Flock(fd, syscall.LOCK_EX) == syscall.EINTR {
+	}
+	return func() {
+		_ = syscall.Flock(fd, syscall.LOCK_UN)
+		l.mu.Unlock()
+	}
+}

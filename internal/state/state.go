@@ -1,0 +1,148 @@
+// Package state owns taskrunner's state directory: its layout, the per-job
+// locks, the saved input hashes and the results of a build. The layout is
+// shared with the tool taskrunner succeeds, so names and formats here are
+// fixed:
+//
+//	locks/<job>.lock                 exclusive lock held while <job> runs
+//	hash/<job>.hash                  the inputs of the job's last success
+//	builds/<build-id>/logs/<job>.log the job's log for that build
+//	builds/<build-id>/results/<job>  the job's exit status in that build
+package state
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Dir is a state directory.
+type Dir struct {
+	Root string
+}
+
+// NewBuildID returns the id of a build started at t: UTC, ISO 8601, with
+// microseconds.
+func NewBuildID(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000000Z")
+}
+
+// ValidJobName reports why name cannot name a job, or nil. A job name is
+// part of file names in the state directory.
+func ValidJobName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("the job name is empty")
+	case name == "." || name == "..":
+		return fmt.Errorf("%q cannot be a job name", name)
+	case strings.ContainsAny(name, "/\x00\n"):
+		return fmt.Errorf("job name %q holds a slash, newline or NUL byte: choose another with --name", name)
+	}
+	return nil
+}
+
+// Prepare creates the folders every taskrunner process needs.
+func (d Dir) Prepare() error {
+	for _, sub := range []string{"locks", "hash", "builds"} {
+		if err := mkdir(filepath.Join(d.Root, sub)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PrepareBuild creates the folders of a new build.
+func (d Dir) PrepareBuild(id string) error {
+	for _, sub := range []string{"logs", "results"} {
+		if err := mkdir(filepath.Join(d.Build(id), sub)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mkdir(path string) error {
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return &UnusableError{Path: path, Err: err}
+	}
+	return nil
+}
+
+// UnusableError is a state directory taskrunner cannot write to.
+type UnusableError struct {
+	Path string
+	Err  error
+}
+
+func (e *UnusableError) Error() string {
+	return fmt.Sprintf("cannot create %s: %v (set TASKRUNNER_STATE_DIRECTORY to a writable folder)", e.Path, e.Err)
+}
+
+func (e *UnusableError) Unwrap() error { return e.Err }
+
+// Build is the folder of one build.
+func (d Dir) Build(id string) string { return filepath.Join(d.Root, "builds", id) }
+
+// LogPath is the log file of job in build id.
+func (d Dir) LogPath(id, job string) string {
+	return filepath.Join(d.Build(id), "logs", job+".log")
+}
+
+// LockPath is the lock file of job.
+func (d Dir) LockPath(job string) string { return filepath.Join(d.Root, "locks", job+".lock") }
+
+// HashPath is the saved hash of job.
+func (d Dir) HashPath(job string) string { return filepath.Join(d.Root, "hash", job+".hash") }
+
+func (d Dir) resultPath(id, job string) string {
+	return filepath.Join(d.Build(id), "results", job)
+}
+
+// Result returns the exit status job had in build id, and whether it has one.
+func (d Dir) Result(id, job string) (int, bool, error) {
+	b, err := os.ReadFile(d.resultPath(id, job))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, false, fmt.Errorf("result file %s holds %q, not an exit status", d.resultPath(id, job), b)
+	}
+	return n, true, nil
+}
+
+// SaveResult records job's exit status in build id.
+func (d Dir) SaveResult(id, job string, status int) error {
+	return writeAtomic(d.resultPath(id, job), []byte(strconv.Itoa(status)), 0o644)
+}
+
+// writeAtomic replaces path with data so that no reader sees a torn file.
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
