@@ -2,11 +2,13 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -35,10 +37,19 @@ func TestScripts(t *testing.T) {
 			env.Setenv("GIT_AUTHOR_EMAIL", "test@example.com")
 			env.Setenv("GIT_COMMITTER_NAME", "Test")
 			env.Setenv("GIT_COMMITTER_EMAIL", "test@example.com")
-			return nil
+			return setupGitHub(env)
+		},
+		Condition: func(cond string) (bool, error) {
+			// [root]: file permissions do not stop this process.
+			if cond == "root" {
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits": cmdExits,
+			"exits":    cmdExits,
+			"github":   cmdGitHub,
+			"waitfile": cmdWaitFile,
 		},
 	})
 }
@@ -67,5 +78,27 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("exits: %s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// cmdWaitFile waits for files to exist, for at most 20 seconds, so that a
+// script can wait for a background task to reach a point it marks:
+//
+//	waitfile file...
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: waitfile file...")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, name := range args {
+		for {
+			if _, err := os.Stat(ts.MkAbs(name)); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				ts.Fatalf("waitfile: %s did not appear within 20 seconds", name)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }

@@ -30,6 +30,11 @@ Options (only before CMD; everything from CMD on is passed to it):
   -h, --help        show this help
       --version     show the version
 
+GitHub helpers (they share the token cache of the tasks):
+      --github-token        print a GitHub App installation token
+      --git-credential OP   git credential helper: configure it with
+                            git config credential.helper '!taskrunner --git-credential'
+
 Settings are environment variables; see the README.
 `
 
@@ -48,6 +53,10 @@ func (e *UsageError) Error() string { return e.msg + " (see taskrunner --help)" 
 // invocation is a parsed command line.
 type invocation struct {
 	help, version bool
+	// githubToken and gitCredential are the GitHub helper modes;
+	// gitCredential holds the operation (get, store, erase).
+	githubToken   bool
+	gitCredential string
 	name          string
 	force         bool
 	argv          []string
@@ -55,6 +64,7 @@ type invocation struct {
 
 func parse(args []string) (*invocation, error) {
 	inv := &invocation{}
+	named := false
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if arg == "--" {
@@ -72,6 +82,18 @@ func parse(args []string) (*invocation, error) {
 		case arg == "--version":
 			inv.version = true
 			return inv, nil
+		case arg == "--github-token":
+			if len(args) > i+1 {
+				return nil, &UsageError{"--github-token takes no arguments"}
+			}
+			inv.githubToken = true
+			return inv, nil
+		case arg == "--git-credential":
+			if len(args) != i+2 {
+				return nil, &UsageError{"--git-credential needs one operation: get, store or erase"}
+			}
+			inv.gitCredential = args[i+1]
+			return inv, nil
 		case arg == "-f" || arg == "--force":
 			inv.force = true
 		case arg == "-n" || arg == "--name":
@@ -79,15 +101,20 @@ func parse(args []string) (*invocation, error) {
 				return nil, &UsageError{arg + " needs a task name"}
 			}
 			i++
-			inv.name = args[i]
+			inv.name, named = args[i], true
 		case strings.HasPrefix(arg, "--name="):
-			inv.name = strings.TrimPrefix(arg, "--name=")
+			inv.name, named = strings.TrimPrefix(arg, "--name="), true
+		case strings.HasPrefix(arg, "-n") && !strings.HasPrefix(arg, "--"):
+			inv.name, named = strings.TrimPrefix(arg, "-n"), true // -nNAME, as getopt reads it
 		default:
 			return nil, &UsageError{"unknown option " + arg}
 		}
 	}
 	if len(inv.argv) == 0 {
 		return nil, &UsageError{"no command given: usage: taskrunner [-n NAME] [-f] CMD [ARGS...]"}
+	}
+	if named && inv.name == "" {
+		return nil, &UsageError{"the task name is empty: give a name after -n"}
 	}
 	if inv.name == "" {
 		inv.name = filepath.Base(inv.argv[0])
@@ -98,6 +125,10 @@ func parse(args []string) (*invocation, error) {
 // Main runs taskrunner with args (without the program name) and returns its
 // exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
+	return run(args, os.Stdin, stdout, stderr)
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	inv, err := parse(args)
 	if err != nil {
 		return report(stderr, err)
@@ -113,6 +144,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	settings, err := config.FromEnv()
 	if err != nil {
 		return report(stderr, err)
+	}
+	if inv.githubToken || inv.gitCredential != "" {
+		if err := githubHelper(inv, settings, stdin, stdout, stderr); err != nil {
+			return report(stderr, err)
+		}
+		return 0
 	}
 	status, err := job.Run(job.Options{Name: inv.name, Force: inv.force, Argv: inv.argv, Settings: settings})
 	if err != nil {

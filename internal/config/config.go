@@ -42,8 +42,48 @@ type Settings struct {
 	// CommitStatus is TASKRUNNER_ENABLE_COMMIT_STATUS.
 	CommitStatus bool
 
+	// GitHub holds the GitHub App settings.
+	GitHub GitHub
+	// Cache holds the remote cache settings.
+	Cache Cache
+
 	// Inherited is what a toplevel taskrunner passed down; nil in a toplevel.
 	Inherited *Inherited
+}
+
+// GitHub holds the settings of the GitHub App that posts commit statuses.
+// They are checked only when something needs GitHub, by the github package.
+type GitHub struct {
+	APIURL         string // GITHUB_API_URL, default https://api.github.com
+	AppID          string // GITHUB_APP_ID
+	InstallationID string // GITHUB_INSTALLATION_ID
+	// PrivateKey is GITHUB_APP_PRIVATE_KEY, PEM, with each "|" standing for
+	// a newline already replaced.
+	PrivateKey string
+	Owner      string // GITHUB_REPOSITORY_OWNER
+	// Repository is GITHUB_REPOSITORY: a bare name or "owner/repo".
+	Repository string
+	// Actions is GITHUB_ACTIONS=true: new tokens are masked in the log.
+	Actions bool
+	// RefreshThreshold is TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS,
+	// default 300 s: a token with less left than this is renewed.
+	RefreshThreshold time.Duration
+}
+
+// Cache holds the settings of the remote cache and of log uploads. They are
+// checked only when something needs the store, by the cache package.
+type Cache struct {
+	// URL is TASKRUNNER_REMOTE_CACHE_URL (s3://bucket/prefix?region=…&endpoint=…
+	// or file:///path), an alternative to the variables below.
+	URL         string
+	Endpoint    string // TASKRUNNER_S3_ENDPOINT; empty for AWS
+	Region      string // TASKRUNNER_AWS_REGION, default eu-central-1
+	AccessKey   string // TASKRUNNER_AWS_ACCESS_KEY; empty: the AWS credential chain
+	SecretKey   string // TASKRUNNER_AWS_SECRET_KEY
+	Bucket      string // TASKRUNNER_REMOTE_CACHE_BUCKET
+	Prefix      string // TASKRUNNER_REMOTE_CACHE_PREFIX, default "taskrunner/"
+	LogsPrefix  string // TASKRUNNER_LOGS_PREFIX
+	LogsViewURL string // TASKRUNNER_LOGS_VIEW_URL
 }
 
 // Inherited holds the variables a subtask finds in its environment.
@@ -72,6 +112,11 @@ func FromEnv() (*Settings, error) {
 	return Load(os.LookupEnv)
 }
 
+// maxSeconds bounds a setting in seconds: ParseFloat also reads "NaN",
+// "inf" and numbers no time.Duration holds, which would become a negative
+// duration.
+const maxSeconds = 1e9
+
 // Load reads the settings through lookup, so tests can pass their own
 // environment.
 func Load(lookup func(string) (string, bool)) (*Settings, error) {
@@ -96,6 +141,44 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		FallbackBranches: strings.Fields(get("TASKRUNNER_FALLBACK_BRANCHES")),
 		CommitStatus:     flag("TASKRUNNER_ENABLE_COMMIT_STATUS"),
 	}
+	s.GitHub = GitHub{
+		APIURL:           get("GITHUB_API_URL"),
+		AppID:            get("GITHUB_APP_ID"),
+		InstallationID:   get("GITHUB_INSTALLATION_ID"),
+		PrivateKey:       strings.ReplaceAll(get("GITHUB_APP_PRIVATE_KEY"), "|", "\n"),
+		Owner:            get("GITHUB_REPOSITORY_OWNER"),
+		Repository:       get("GITHUB_REPOSITORY"),
+		Actions:          get("GITHUB_ACTIONS") == "true",
+		RefreshThreshold: 300 * time.Second,
+	}
+	prefix, prefixSet := lookup("TASKRUNNER_REMOTE_CACHE_PREFIX")
+	if !prefixSet {
+		prefix = "taskrunner/"
+	}
+	s.Cache = Cache{
+		URL:         get("TASKRUNNER_REMOTE_CACHE_URL"),
+		Endpoint:    get("TASKRUNNER_S3_ENDPOINT"),
+		Region:      get("TASKRUNNER_AWS_REGION"),
+		AccessKey:   get("TASKRUNNER_AWS_ACCESS_KEY"),
+		SecretKey:   get("TASKRUNNER_AWS_SECRET_KEY"),
+		Bucket:      get("TASKRUNNER_REMOTE_CACHE_BUCKET"),
+		Prefix:      prefix,
+		LogsPrefix:  get("TASKRUNNER_LOGS_PREFIX"),
+		LogsViewURL: get("TASKRUNNER_LOGS_VIEW_URL"),
+	}
+	if s.Cache.Region == "" {
+		s.Cache.Region = "eu-central-1"
+	}
+	if s.GitHub.APIURL == "" {
+		s.GitHub.APIURL = "https://api.github.com"
+	}
+	if v := get("TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS"); v != "" {
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(secs >= 0 && secs <= maxSeconds) {
+			return nil, &SettingError{"TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS", v, "a number of seconds"}
+		}
+		s.GitHub.RefreshThreshold = time.Duration(secs * float64(time.Second))
+	}
 	if s.StateDir == "" {
 		s.StateDir = "/tmp/taskrunner"
 	}
@@ -113,7 +196,7 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 	s.RootDir = abs
 	if v := get("TASKRUNNER_OUTPUT_STREAM_TIMEOUT"); v != "" {
 		secs, err := strconv.ParseFloat(v, 64)
-		if err != nil || secs < 0 {
+		if err != nil || !(secs >= 0 && secs <= maxSeconds) {
 			return nil, &SettingError{"TASKRUNNER_OUTPUT_STREAM_TIMEOUT", v, "a number of seconds"}
 		}
 		s.DrainTimeout = time.Duration(secs * float64(time.Second))

@@ -15,8 +15,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
-	"time"
+
+	"github.com/taskrunner/taskrunner/internal/pipe"
 )
 
 // Replies to a snapshot request.
@@ -38,8 +38,8 @@ type Handler interface {
 
 // Channel is the taskrunner's end of a job's control channel.
 type Channel struct {
-	requests  *os.File // read end
-	responses *os.File // write end
+	requests  *pipe.Reader // read end
+	responses *os.File     // write end
 	// ChildRequests and ChildResponses are the ends the task inherits.
 	ChildRequests  *os.File
 	ChildResponses *os.File
@@ -58,7 +58,7 @@ func New() (*Channel, error) {
 		reqW.Close()
 		return nil, fmt.Errorf("cannot make control channel: %w", err)
 	}
-	return &Channel{requests: reqR, responses: respW, ChildRequests: reqW, ChildResponses: respR, done: make(chan struct{})}, nil
+	return &Channel{requests: pipe.NewReader(reqR), responses: respW, ChildRequests: reqW, ChildResponses: respR, done: make(chan struct{})}, nil
 }
 
 // CloseChildEnds closes this process's copies of the task's ends, once the
@@ -71,7 +71,7 @@ func (c *Channel) CloseChildEnds() {
 // Serve answers requests with h until Stop. Run it in its own goroutine.
 func (c *Channel) Serve(h Handler) {
 	defer close(c.done)
-	r := bufio.NewReaderSize(&drainReader{f: c.requests}, 64<<10)
+	r := bufio.NewReaderSize(c.requests, 64<<10)
 	for {
 		line, err := r.ReadBytes('\n')
 		if len(bytes.TrimSpace(line)) > 0 {
@@ -87,15 +87,15 @@ func (c *Channel) Serve(h Handler) {
 // task has exited, but a background process may still hold the request
 // pipe open, so end of file may never come.
 func (c *Channel) Stop() {
-	_ = c.requests.SetReadDeadline(time.Now())
+	c.requests.Stop()
 	<-c.done
 	c.requests.Close()
 	c.responses.Close()
 }
 
 func (c *Channel) handle(h Handler, line []byte) {
-	var req []string
-	if err := json.Unmarshal(line, &req); err != nil {
+	req, err := decodeRequest(line)
+	if err != nil {
 		h.Error(fmt.Sprintf("Invalid command pipe request: %q", line))
 		h.Error(describeJSONError(err))
 		c.reply(ReplyError)
@@ -152,40 +152,4 @@ func describeJSONError(err error) string {
 		return "expected a JSON array of strings, like [\"snapshot\",\"input.txt\"]"
 	}
 	return err.Error()
-}
-
-// drainReader reads the request pipe until Stop sets a deadline in the past,
-// then reads what is left in the pipe without waiting and ends there.
-type drainReader struct {
-	f        *os.File
-	draining bool
-}
-
-func (d *drainReader) Read(p []byte) (int, error) {
-	if !d.draining {
-		n, err := d.f.Read(p)
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			return n, err
-		}
-		// The poller reports a passed deadline without reading, so clear it
-		// and read what the pipe holds with non-blocking reads.
-		d.draining = true
-		if err := d.f.SetReadDeadline(time.Time{}); err != nil {
-			return n, io.EOF
-		}
-	}
-	rc, err := d.f.SyscallConn()
-	if err != nil {
-		return 0, io.EOF
-	}
-	var n int
-	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		n, rerr = syscall.Read(int(fd), p)
-		return true
-	})
-	if err != nil || rerr != nil || n <= 0 {
-		return 0, io.EOF
-	}
-	return n, nil
 }

@@ -66,6 +66,9 @@ type handler struct{ r *run }
 
 func (h handler) Snapshot(args []string) string {
 	v, err := h.r.snap.Decide(context.Background(), args)
+	if err == nil {
+		err = h.r.postDecision(v)
+	}
 	if err != nil {
 		h.r.out.Printf(output.Error, "%v", err)
 		return control.ReplyError

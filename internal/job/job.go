@@ -19,6 +19,7 @@ import (
 	"github.com/taskrunner/taskrunner/internal/config"
 	"github.com/taskrunner/taskrunner/internal/control"
 	"github.com/taskrunner/taskrunner/internal/output"
+	"github.com/taskrunner/taskrunner/internal/pipe"
 	"github.com/taskrunner/taskrunner/internal/snapshot"
 	"github.com/taskrunner/taskrunner/internal/state"
 )
@@ -45,10 +46,9 @@ func Run(opt Options) (int, error) {
 	if err := st.Prepare(); err != nil {
 		return 0, err
 	}
-	buildID := ""
+	buildID, err := "", error(nil)
 	if s.Toplevel() {
-		buildID = state.NewBuildID(time.Now())
-		if err := st.PrepareBuild(buildID); err != nil {
+		if buildID, err = st.NewBuild(time.Now()); err != nil {
 			return 0, err
 		}
 	} else {
@@ -88,8 +88,11 @@ type run struct {
 	streams  *streams
 	sigs     chan os.Signal
 
-	out  *output.Job
-	snap *snapshot.Job
+	out    *output.Job
+	stdout *output.Sink // the toplevel's stdout
+	snap   *snapshot.Job
+	// status posts commit statuses; nil when they are off.
+	status *statuses
 	// signalled is the first signal taskrunner received, or nil.
 	signalled os.Signal
 }
@@ -99,24 +102,31 @@ func (r *run) run() (int, error) {
 
 	// 1. The job's lock, as long as it takes, or until a signal.
 	ctx, cancel := context.WithCancel(context.Background())
-	lockErr := make(chan os.Signal, 1)
+	caught := make(chan os.Signal, 1)
+	watched := make(chan struct{})
 	go func() {
+		defer close(watched)
 		select {
 		case sig := <-r.sigs:
-			lockErr <- sig
+			caught <- sig
 			cancel()
 		case <-ctx.Done():
 		}
 	}()
 	unlock, err := r.state.Lock(ctx, name)
 	cancel()
-	if err != nil {
-		select {
-		case sig := <-lockErr:
-			return exitForSignal(sig), nil
-		default:
-			return 0, err
+	<-watched
+	select {
+	case sig := <-caught:
+		// A signal while waiting: nothing ran, nothing to record.
+		if err == nil {
+			unlock()
 		}
+		return exitForSignal(sig), nil
+	default:
+	}
+	if err != nil {
+		return 0, err
 	}
 	defer unlock()
 
@@ -132,13 +142,14 @@ func (r *run) run() (int, error) {
 		return 0, fmt.Errorf("cannot open the job's log: %w", err)
 	}
 	lock := output.NewWriteLock(r.state.Build(r.buildID))
+	r.stdout = output.NewSink(r.streams.stdout, lock)
 	r.out = output.NewJob(output.Options{
 		Job:        name,
 		Timestamps: r.settings.Timestamps,
 		ShowDebug:  r.settings.Debug,
 		ShowInfo:   r.settings.LogInfo,
 		Quiet:      r.settings.Quiet,
-		Stdout:     output.NewSink(r.streams.stdout, lock),
+		Stdout:     r.stdout,
 		Stderr:     output.NewSink(r.streams.stderr, lock),
 		Log:        logFile,
 		SpoolDir:   r.state.Build(r.buildID),
@@ -158,11 +169,18 @@ func (r *run) run() (int, error) {
 	}
 
 	// 3–4. Run the command, then the work after it.
-	status := r.execute()
-	if r.signalled == nil {
-		status = r.after(status)
+	status := 0
+	if r.status, err = r.newStatuses(context.Background(), wd); err != nil {
+		r.out.Printf(output.Error, "%v", err)
+		status = 1
 	} else {
-		status = exitForSignal(r.signalled)
+		status = r.execute()
+		if r.signalled == nil {
+			status = r.after(status)
+		} else {
+			status = exitForSignal(r.signalled)
+		}
+		status = r.postFinalStatus(status)
 	}
 	if err := r.state.SaveResult(r.buildID, name, status); err != nil {
 		r.out.Printf(output.Error, "cannot record the result: %v", err)
@@ -348,52 +366,48 @@ func exitForSignal(sig os.Signal) int {
 // drain copies one of the command's output pipes into the job's output.
 type drain struct {
 	name string
-	r    *os.File
+	r    *pipe.Reader
 	w    *output.LineWriter
 	done chan struct{}
 }
 
-func startDrain(name string, r *os.File, w *output.LineWriter) *drain {
-	d := &drain{name: name, r: r, w: w, done: make(chan struct{})}
+func startDrain(name string, f *os.File, w *output.LineWriter) *drain {
+	d := &drain{name: name, r: pipe.NewReader(f), w: w, done: make(chan struct{})}
 	go func() {
 		defer close(d.done)
 		buf := make([]byte, 64<<10)
-		_, _ = io.CopyBuffer(w, r, buf)
+		_, _ = io.CopyBuffer(w, d.r, buf)
 	}()
 	return d
 }
 
 // finishDrains waits, once the command has exited, for its output pipes to
-// close. A descendant may still hold one open; after the drain timeout, the
-// job warns and goes on without it.
+// close. A descendant may still hold one open: after the drain timeout, the
+// job passes on what the pipe already holds, warns, and goes on without it.
 func (r *run) finishDrains(drains []*drain) {
 	deadline := time.NewTimer(r.settings.DrainTimeout)
 	defer deadline.Stop()
-	timedOut := false
+	waiting := true
 	for _, d := range drains {
-		if !timedOut {
+		if waiting {
 			select {
 			case <-d.done:
 			case <-deadline.C:
-				timedOut = true
+				waiting = false
 			case sig := <-r.sigs:
 				if r.signalled == nil {
 					r.signalled = sig
 				}
-				timedOut = true
+				waiting = false
 			}
 		}
-		if timedOut {
-			select {
-			case <-d.done:
-			default:
-				secs := strconv.FormatFloat(r.settings.DrainTimeout.Seconds(), 'f', -1, 64)
-				r.out.Printf(output.Warn, "taskrunner: Task did not close %s %s seconds after exiting.", d.name, secs)
-				r.out.Printf(output.Warn, "Perhaps the file descriptor was leaked to a background process?")
-				r.out.Printf(output.Warn, "Build will continue despite this error, but some output may be lost.")
-				d.r.Close()
-				<-d.done
-			}
+		d.r.Stop()
+		<-d.done
+		if !d.r.Closed() {
+			secs := strconv.FormatFloat(r.settings.DrainTimeout.Seconds(), 'f', -1, 64)
+			r.out.Printf(output.Warn, "taskrunner: Task did not close %s %s seconds after exiting.", d.name, secs)
+			r.out.Printf(output.Warn, "Perhaps the file descriptor was leaked to a background process?")
+			r.out.Printf(output.Warn, "Build will continue despite this error, but some output may be lost.")
 		}
 		d.r.Close()
 		d.w.Close()

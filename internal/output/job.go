@@ -178,27 +178,29 @@ func (j *Job) Close(failed bool) error {
 }
 
 // release copies the quiet spool to the toplevel's stderr in pieces that end
-// at line boundaries.
+// at line boundaries. A line longer than the buffer grows it, so that every
+// line still goes out in one write, which no other writer can split.
 func (j *Job) release() {
 	if _, err := j.spool.Seek(0, io.SeekStart); err != nil {
 		return
 	}
 	buf := make([]byte, 256<<10)
-	var rest []byte
+	n := 0 // buf[:n] is the start of a line not yet written
 	for {
-		n, err := j.spool.Read(buf[len(rest):])
-		chunk := buf[:len(rest)+n]
+		if n == len(buf) {
+			buf = append(buf, make([]byte, len(buf))...)
+		}
+		m, err := j.spool.Read(buf[n:])
+		n += m
+		cut := bytes.LastIndexByte(buf[:n], '\n') + 1
 		if err != nil {
-			j.opt.Stderr.Write(chunk)
+			cut = n
+		}
+		j.opt.Stderr.Write(buf[:cut])
+		n = copy(buf, buf[cut:n])
+		if err != nil {
 			return
 		}
-		cut := bytes.LastIndexByte(chunk, '\n') + 1
-		if cut == 0 && len(chunk) == len(buf) {
-			cut = len(chunk) // a line longer than the buffer
-		}
-		j.opt.Stderr.Write(chunk[:cut])
-		rest = append(buf[:0:0], chunk[cut:]...)
-		copy(buf, rest)
 	}
 }
 
@@ -222,24 +224,53 @@ func (w *LineWriter) Write(p []byte) (int, error) {
 		w.cap()
 		return n, nil
 	}
-	if len(w.partial) == 0 {
-		w.job.emit(w.s, p[:last+1])
-	} else {
-		w.partial = append(w.partial, p[:last+1]...)
-		w.job.emit(w.s, w.partial)
+	lines := p[:last+1]
+	if len(w.partial) > 0 {
+		// The first line ends the partial one.
+		i := bytes.IndexByte(lines, '\n')
+		w.partial = append(w.partial, lines[:i+1]...)
+		w.emitLines(w.partial)
 		w.partial = w.partial[:0]
+		lines = lines[i+1:]
 	}
+	w.emitLines(lines)
 	w.partial = append(w.partial, p[last+1:]...)
 	w.cap()
 	return n, nil
 }
 
-// cap passes on a partial line that reached MaxLine.
+// emitLines passes on b, which holds whole lines, in as few pieces as it
+// can: a line longer than MaxLine goes out as lines of MaxLine bytes and a
+// last, shorter one.
+func (w *LineWriter) emitLines(b []byte) {
+	start := 0 // the lines before start are out
+	for i := 0; i < len(b); {
+		end := i + bytes.IndexByte(b[i:], '\n') // the line at i is b[i:end]
+		if end-i > MaxLine {
+			if start < i {
+				w.job.emit(w.s, b[start:i])
+			}
+			for ; end-i > MaxLine; i += MaxLine {
+				w.job.emit(w.s, append(b[i:i+MaxLine:i+MaxLine], '\n'))
+			}
+			start = i
+		}
+		i = end + 1
+	}
+	if start < len(b) {
+		w.job.emit(w.s, b[start:])
+	}
+}
+
+// cap passes on the pieces of a partial line longer than MaxLine. A partial
+// line of exactly MaxLine bytes waits: its newline may come next.
 func (w *LineWriter) cap() {
-	for len(w.partial) >= MaxLine {
-		piece := append(w.partial[:MaxLine:MaxLine], '\n')
-		w.job.emit(w.s, piece)
-		w.partial = append(w.partial[:0], w.partial[MaxLine:]...)
+	k := 0
+	for ; len(w.partial)-k > MaxLine; k += MaxLine {
+		w.job.emit(w.s, append(w.partial[k:k+MaxLine:k+MaxLine], '\n'))
+	}
+	if k > 0 {
+		w.partial = append(w.partial[:0], w.partial[k:]...)
 	}
 }
 

@@ -57,6 +57,8 @@ type Job struct {
 	pending *state.SavedHash
 	// changed is set when the decision was to run because inputs changed.
 	changed bool
+	// skipped is set when the decision was to skip the task.
+	skipped bool
 }
 
 // HashOf returns the hash of a hash input: lowercase hex SHA-1.
@@ -116,6 +118,7 @@ func (j *Job) Decide(ctx context.Context, rawArgs []string) (Verdict, error) {
 		if j.Toplevel {
 			j.Report.Info("skipped, inputs unchanged")
 		}
+		j.skipped = true
 		return Verdict{Description: &DescLocalHit}, nil
 	}
 
@@ -125,6 +128,7 @@ func (j *Job) Decide(ctx context.Context, rawArgs []string) (Verdict, error) {
 	// 5. Prime cache mode: record the inputs without running.
 	if j.PrimeCacheMode {
 		j.Report.Debug("snapshot: prime cache mode, skipping task")
+		j.skipped = true
 		return Verdict{}, nil
 	}
 
@@ -141,6 +145,8 @@ type After struct {
 	InputsChanged bool
 	// Pending is the hash to save on success, or nil.
 	Pending *state.SavedHash
+	// Skipped is set when snapshot skipped the task.
+	Skipped bool
 	// Args are the snapshot's arguments, or nil when it was not called.
 	Args *Args
 }
@@ -149,5 +155,5 @@ type After struct {
 func (j *Job) After() After {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return After{InputsChanged: j.changed, Pending: j.pending, Args: j.args}
+	return After{InputsChanged: j.changed, Pending: j.pending, Skipped: j.skipped, Args: j.args}
 }

@@ -54,7 +54,37 @@ func (d Dir) Prepare() error {
 	return nil
 }
 
-// PrepareBuild creates the folders of a new build.
+// NewBuild starts a build at time t: it claims a build id no other build
+// has (two toplevels started in the same microsecond get ids a microsecond
+// apart) and creates the build's folders.
+func (d Dir) NewBuild(t time.Time) (string, error) {
+	if err := mkdir(filepath.Join(d.Root, "builds")); err != nil {
+		return "", err
+	}
+	for {
+		id := NewBuildID(t)
+		err := os.Mkdir(d.Build(id), 0o755)
+		if errors.Is(err, os.ErrExist) {
+			t = t.Add(time.Microsecond)
+			continue
+		}
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return "", &UnusableError{Path: d.Build(id), Err: err}
+		}
+		for _, sub := range []string{"logs", "results"} {
+			if err := mkdir(filepath.Join(d.Build(id), sub)); err != nil {
+				return "", err
+			}
+		}
+		return id, nil
+	}
+}
+
+// PrepareBuild creates the folders of the build id, if missing.
 func (d Dir) PrepareBuild(id string) error {
 	for _, sub := range []string{"logs", "results"} {
 		if err := mkdir(filepath.Join(d.Build(id), sub)); err != nil {

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/taskrunner/taskrunner/internal/github/githubtest"
+)
+
+// fakeGitHub is the fake GitHub API of one script.
+type fakeGitHub struct{ srv *githubtest.Server }
+
+type fakeGitHubKey struct{}
+
+// setupGitHub starts a fake GitHub API for a script and points the GitHub
+// App settings at it. Commit statuses stay off until the script sets
+// TASKRUNNER_ENABLE_COMMIT_STATUS=1.
+func setupGitHub(env *testscript.Env) error {
+	f := &fakeGitHub{srv: githubtest.New()}
+	env.Values[fakeGitHubKey{}] = f
+	env.Defer(func() { f.srv.Close() })
+	env.Setenv("GITHUB_API_URL", f.srv.URL)
+	env.Setenv("GITHUB_APP_ID", strconv.FormatInt(f.srv.AppID, 10))
+	env.Setenv("GITHUB_INSTALLATION_ID", strconv.FormatInt(f.srv.InstallationID, 10))
+	env.Setenv("GITHUB_APP_PRIVATE_KEY", f.srv.PrivateKeyPEM())
+	env.Setenv("GITHUB_REPOSITORY_OWNER", "acme")
+	env.Setenv("GITHUB_REPOSITORY", "acme/widgets")
+	return nil
+}
+
+// cmdGitHub controls and checks the script's fake GitHub API:
+//
+//	github restart [lifetime=DURATION] [skew=DURATION]  a new server (new URL, no tokens)
+//	github mints N                       exactly N tokens were minted
+//	github fail MATCH STATUS N           the next N matching requests answer STATUS
+//	github ratelimit MATCH N SECONDS     the next N matching requests answer 429 with Retry-After
+//	github statuses FILE                 write HEAD's statuses, newest first, to FILE
+//	github calls FILE                    write every request received to FILE, one a line:
+//	                                     "POST /repos/acme/widgets/statuses/HEAD 201 token#1"
+//	                                     (HEAD's id written HEAD; token#N: the Nth minted token;
+//	                                     "(fault)" when an injected fault answered)
+//	github redact FILE...                rewrite the files with each minted token written
+//	                                     <token N>, so that cmp can check where tokens appear
+//	github nosecrets FILE...             no minted token, nor the key, appears in the files
+//	                                     (stdout and stderr name the last command's output)
+func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: github restart|mints|fail|ratelimit|statuses|calls|redact|nosecrets ...")
+	}
+	f := ts.Value(fakeGitHubKey{}).(*fakeGitHub)
+	switch args[0] {
+	case "restart":
+		var opts []githubtest.Option
+		for _, a := range args[1:] {
+			k, v, _ := strings.Cut(a, "=")
+			d, err := time.ParseDuration(v)
+			ts.Check(err)
+			switch k {
+			case "lifetime":
+				opts = append(opts, githubtest.WithTokenLifetime(d))
+			case "skew":
+				opts = append(opts, githubtest.WithExpirySkew(d))
+			default:
+				ts.Fatalf("github restart: unknown option %q", k)
+			}
+		}
+		f.srv.Close()
+		f.srv = githubtest.New(opts...)
+		ts.Setenv("GITHUB_API_URL", f.srv.URL)
+	case "mints":
+		want := atoi(ts, args, 1)
+		if got := f.srv.Mints(); got != want {
+			ts.Fatalf("github: %d tokens minted, want %d", got, want)
+		}
+	case "fail":
+		f.srv.Fail(arg(ts, args, 1), atoi(ts, args, 2), atoi(ts, args, 3))
+	case "ratelimit":
+		f.srv.RateLimit(arg(ts, args, 1), atoi(ts, args, 2), time.Duration(atoi(ts, args, 3))*time.Second)
+	case "statuses":
+		sha := head(ts)
+		if sha == "" {
+			ts.Fatalf("github statuses: no git repository with a commit in $WORK")
+		}
+		var b strings.Builder
+		for _, s := range f.srv.Statuses("acme", "widgets", sha) {
+			fmt.Fprintf(&b, "%s %s %s %s\n", s.Context, s.State, orNull(s.Description), orNull(s.TargetURL))
+		}
+		ts.Check(writeFile(ts, arg(ts, args, 1), b.String()))
+	case "calls":
+		var b strings.Builder
+		sha := head(ts)
+		for _, c := range f.srv.Calls() {
+			line := c.String()
+			if sha != "" {
+				line = strings.ReplaceAll(line, sha, "HEAD")
+			}
+			fmt.Fprintln(&b, line)
+		}
+		ts.Check(writeFile(ts, arg(ts, args, 1), b.String()))
+	case "redact":
+		tokens := f.srv.Tokens()
+		for _, name := range args[1:] {
+			text := ts.ReadFile(name)
+			for i, t := range tokens {
+				text = strings.ReplaceAll(text, t, fmt.Sprintf("<token %d>", i+1))
+			}
+			ts.Check(writeFile(ts, name, text))
+		}
+	case "nosecrets":
+		secrets := append(f.srv.Tokens(), f.srv.PrivateKeyPEM()[40:80])
+		for _, name := range args[1:] {
+			text := ts.ReadFile(name)
+			for _, s := range secrets {
+				if strings.Contains(text, s) {
+					ts.Fatalf("github: %s holds a secret", name)
+				}
+			}
+		}
+	default:
+		ts.Fatalf("github: unknown subcommand %q", args[0])
+	}
+}
+
+// head is the commit id of HEAD in $WORK, or "" when there is none.
+func head(ts *testscript.TestScript) string {
+	out, err := exec.Command("git", "-C", ts.MkAbs("."), "rev-parse", "--verify", "-q", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func arg(ts *testscript.TestScript, args []string, i int) string {
+	if i >= len(args) {
+		ts.Fatalf("github %s: missing argument %d", args[0], i)
+	}
+	return args[i]
+}
+
+func atoi(ts *testscript.TestScript, args []string, i int) int {
+	n, err := strconv.Atoi(arg(ts, args, i))
+	ts.Check(err)
+	return n
+}
+
+func orNull(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return strconv.Quote(*s)
+}
+
+func writeFile(ts *testscript.TestScript, name, content string) error {
+	return os.WriteFile(ts.MkAbs(name), []byte(content), 0o644)
+}

@@ -1,0 +1,165 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// env is a fake environment for Load.
+type env map[string]string
+
+func (e env) lookup(name string) (string, bool) {
+	v, ok := e[name]
+	return v, ok
+}
+
+func TestLoad(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		env   env
+		check func(t *testing.T, s *Settings)
+	}{
+		{"defaults", env{}, func(t *testing.T, s *Settings) {
+			if s.StateDir != "/tmp/taskrunner" {
+				t.Errorf("StateDir %q", s.StateDir)
+			}
+			if s.RootDir != wd {
+				t.Errorf("RootDir %q, want the current directory %q", s.RootDir, wd)
+			}
+			if !s.Timestamps || s.Debug || s.LogInfo || s.Quiet || s.PrimeCacheMode || s.SaveRemoteCache || s.UploadLogs || s.CommitStatus {
+				t.Errorf("flags: %+v", s)
+			}
+			if s.DrainTimeout != 5*time.Second {
+				t.Errorf("DrainTimeout %v", s.DrainTimeout)
+			}
+			if !s.Toplevel() || s.Inherited != nil {
+				t.Errorf("not a toplevel: %+v", s.Inherited)
+			}
+		}},
+		{"flags are 1 for on", env{
+			"TASKRUNNER_DEBUG": "1", "TASKRUNNER_LOG_INFO": "1", "TASKRUNNER_DISABLE_TIMESTAMPS": "1",
+			"TASKRUNNER_QUIET": "1", "TASKRUNNER_PRIME_CACHE_MODE": "1", "TASKRUNNER_SAVE_REMOTE_CACHE": "1",
+			"TASKRUNNER_UPLOAD_LOGS": "1", "TASKRUNNER_ENABLE_COMMIT_STATUS": "1",
+		}, func(t *testing.T, s *Settings) {
+			if s.Timestamps || !s.Debug || !s.LogInfo || !s.Quiet || !s.PrimeCacheMode || !s.SaveRemoteCache || !s.UploadLogs || !s.CommitStatus {
+				t.Errorf("flags: %+v", s)
+			}
+		}},
+		{"anything but 1 is off", env{"TASKRUNNER_DEBUG": "true", "TASKRUNNER_QUIET": "0", "TASKRUNNER_DISABLE_TIMESTAMPS": "yes"},
+			func(t *testing.T, s *Settings) {
+				if s.Debug || s.Quiet || !s.Timestamps {
+					t.Errorf("flags: %+v", s)
+				}
+			}},
+		{"paths and lists", env{
+			"TASKRUNNER_STATE_DIRECTORY": "/var/tr", "TASKRUNNER_ROOT_DIRECTORY": "sub/dir",
+			"TASKRUNNER_MAIN_BRANCH": "main", "TASKRUNNER_FALLBACK_BRANCHES": " dev  release\tstaging ",
+		}, func(t *testing.T, s *Settings) {
+			if s.StateDir != "/var/tr" {
+				t.Errorf("StateDir %q", s.StateDir)
+			}
+			if want := wd + "/sub/dir"; s.RootDir != want {
+				t.Errorf("RootDir %q, want %q", s.RootDir, want)
+			}
+			if s.MainBranch != "main" {
+				t.Errorf("MainBranch %q", s.MainBranch)
+			}
+			if want := []string{"dev", "release", "staging"}; !reflect.DeepEqual(s.FallbackBranches, want) {
+				t.Errorf("FallbackBranches %q, want %q", s.FallbackBranches, want)
+			}
+		}},
+		{"drain timeout in seconds", env{"TASKRUNNER_OUTPUT_STREAM_TIMEOUT": "1.5"}, func(t *testing.T, s *Settings) {
+			if s.DrainTimeout != 1500*time.Millisecond {
+				t.Errorf("DrainTimeout %v", s.DrainTimeout)
+			}
+		}},
+		{"drain timeout zero", env{"TASKRUNNER_OUTPUT_STREAM_TIMEOUT": "0"}, func(t *testing.T, s *Settings) {
+			if s.DrainTimeout != 0 {
+				t.Errorf("DrainTimeout %v", s.DrainTimeout)
+			}
+		}},
+		{"subtask", env{
+			EnvBuildID: "2026-11-29T16:40:00.123456Z", EnvToplevelStdout: "3", EnvToplevelStderr: "4",
+			EnvRequestPipe: "5", EnvResponsePipe: "6",
+		}, func(t *testing.T, s *Settings) {
+			want := &Inherited{BuildID: "2026-11-29T16:40:00.123456Z", ToplevelStdout: 3, ToplevelStderr: 4, RequestPipe: 5, ResponsePipe: 6}
+			if s.Toplevel() || !reflect.DeepEqual(s.Inherited, want) {
+				t.Errorf("Inherited %+v, want %+v", s.Inherited, want)
+			}
+		}},
+		{"subtask without a control channel", env{EnvBuildID: "b", EnvToplevelStdout: "1", EnvToplevelStderr: "2"},
+			func(t *testing.T, s *Settings) {
+				want := &Inherited{BuildID: "b", ToplevelStdout: 1, ToplevelStderr: 2, RequestPipe: -1, ResponsePipe: -1}
+				if !reflect.DeepEqual(s.Inherited, want) {
+					t.Errorf("Inherited %+v, want %+v", s.Inherited, want)
+				}
+			}},
+		{"an empty build id is a toplevel", env{EnvBuildID: "", EnvToplevelStdout: "abc"}, func(t *testing.T, s *Settings) {
+			if !s.Toplevel() {
+				t.Errorf("not a toplevel: %+v", s.Inherited)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Load(tt.env.lookup)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			tt.check(t, s)
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	sub := func(e env) env {
+		out := env{EnvBuildID: "b", EnvToplevelStdout: "3", EnvToplevelStderr: "4"}
+		for k, v := range e {
+			out[k] = v
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		env     env
+		varName string
+		want    string
+	}{
+		{"timeout not a number", env{"TASKRUNNER_OUTPUT_STREAM_TIMEOUT": "5s"}, "TASKRUNNER_OUTPUT_STREAM_TIMEOUT",
+			`TASKRUNNER_OUTPUT_STREAM_TIMEOUT="5s" is not a number of seconds`},
+		{"timeout negative", env{"TASKRUNNER_OUTPUT_STREAM_TIMEOUT": "-1"}, "TASKRUNNER_OUTPUT_STREAM_TIMEOUT", ""},
+		{"timeout NaN", env{"TASKRUNNER_OUTPUT_STREAM_TIMEOUT": "NaN"}, "TASKRUNNER_OUTPUT_STREAM_TIMEOUT", ""},
+		{"timeout infinite", env{"TASKRUNNER_OUTPUT_STREAM_TIMEOUT": "inf"}, "TASKRUNNER_OUTPUT_STREAM_TIMEOUT", ""},
+		{"timeout beyond a Duration", env{"TASKRUNNER_OUTPUT_STREAM_TIMEOUT": "1e300"}, "TASKRUNNER_OUTPUT_STREAM_TIMEOUT", ""},
+		{"build id with a slash", env{EnvBuildID: "a/b", EnvToplevelStdout: "3", EnvToplevelStderr: "4"}, EnvBuildID, ""},
+		{"build id ..", env{EnvBuildID: "..", EnvToplevelStdout: "3", EnvToplevelStderr: "4"}, EnvBuildID, ""},
+		{"stdout not a number", sub(env{EnvToplevelStdout: "abc"}), EnvToplevelStdout,
+			`_taskrunner_toplevel_stdout="abc" is not a file descriptor number`},
+		{"stdout missing", env{EnvBuildID: "b", EnvToplevelStderr: "4"}, EnvToplevelStdout, ""},
+		{"stderr negative", sub(env{EnvToplevelStderr: "-2"}), EnvToplevelStderr, ""},
+		{"request pipe empty", sub(env{EnvRequestPipe: ""}), EnvRequestPipe, ""},
+		{"response pipe not a number", sub(env{EnvResponsePipe: "6x"}), EnvResponsePipe, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Load(tt.env.lookup)
+			var se *SettingError
+			if !errors.As(err, &se) {
+				t.Fatalf("Load = %+v, %v; want a SettingError", s, err)
+			}
+			if se.Name != tt.varName {
+				t.Errorf("error names %s, want %s", se.Name, tt.varName)
+			}
+			if tt.want != "" && err.Error() != tt.want {
+				t.Errorf("error %q, want %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,53 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// lockFile takes an exclusive flock(2) on path, creating the file if need
+// be, and waits for it as long as ctx allows. The lock excludes every other
+// holder of a lock on that file, in this process or any other on the
+// machine, since each call opens the file anew; the kernel releases it when
+// the holder exits, however it exits, so a killed process never leaves it
+// held. The returned function releases it.
+func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the lock: %w", err)
+	}
+	fd := int(f.Fd())
+	if err := flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+		return func() { f.Close() }, nil
+	} else if !errors.Is(err, syscall.EWOULDBLOCK) {
+		f.Close()
+		return nil, fmt.Errorf("cannot lock %s: %w", path, err)
+	}
+	// Someone holds it: block in a goroutine so that ctx can end the wait.
+	done := make(chan error, 1)
+	go func() { done <- flock(fd, syscall.LOCK_EX) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("cannot lock %s: %w", path, err)
+		}
+		return func() { f.Close() }, nil
+	case <-ctx.Done():
+		// Closing the file drops the lock if the goroutine gets it later.
+		go func() { <-done; f.Close() }()
+		return nil, fmt.Errorf("waiting for the lock %s: %w", path, ctx.Err())
+	}
+}
+
+func flock(fd, how int) error {
+	for {
+		err := syscall.Flock(fd, how)
+		if err != syscall.EINTR {
+			return err
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package github
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// mintTimeout bounds a whole mint, retries included, so that processes
+// queued on the token cache lock behind it are not kept waiting for ever.
+const mintTimeout = 2 * time.Minute
+
+const mintCall = "minting an installation token"
+
+// token is an installation token and the time GitHub says it expires.
+type token struct {
+	value   string
+	expires time.Time
+}
+
+// freshFor reports whether t is set and has at least d left at now.
+func (t token) freshFor(now time.Time, d time.Duration) bool {
+	return t.value != "" && t.expires.Sub(now) >= d
+}
+
+// mint asks GitHub for a new installation token, signing a new JWT for each
+// attempt.
+func (a *App) mint(ctx context.Context, hc *http.Client, p retryPolicy, now func() time.Time) (token, error) {
+	ctx, cancel := context.WithTimeout(ctx, mintTimeout)
+	defer cancel()
+	url := a.apiURL + "/app/installations/" + a.installationID + "/access_tokens"
+	r, err := p.do(ctx, hc, mintCall, func() (*http.Request, error) {
+		jwt, err := a.signJWT(now())
+		if err != nil {
+			return nil, err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+		if err != nil {
+			return nil, fmt.Errorf("github: %s: %w", mintCall, err)
+		}
+		setHeaders(req)
+		req.Header.Set("Authorization", "Bearer "+jwt)
+		return req, nil
+	})
+	if err != nil {
+		return token{}, err
+	}
+	if r.status != http.StatusCreated && r.status != http.StatusOK {
+		e := r.apiError(mintCall)
+		switch r.status {
+		case http.StatusUnauthorized:
+			e.Hint = "check " + envAppID + " and " + envPrivateKey
+		case http.StatusNotFound, http.StatusForbidden:
+			e.Hint = "check " + envInstallationID + " and that the app is installed"
+		}
+		return token{}, e
+	}
+
+	bad := func(what string) error {
+		return fmt.Errorf("github: %s failed: GitHub answered %d but %s", mintCall, r.status, what)
+	}
+	var body struct {
+		Token     string `json:"token"`
+		ExpiresAt string `json:"expires_at"`
+	}
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		return token{}, bad("the response is not JSON")
+	}
+	switch {
+	case body.Token == "":
+		return token{}, bad("the response has no token")
+	case !headerSafe(body.Token):
+		return token{}, bad("the token holds characters an HTTP header cannot carry")
+	case body.ExpiresAt == "":
+		return token{}, bad("the response has no expires_at")
+	}
+	exp, err := time.Parse(time.RFC3339, body.ExpiresAt)
+	if err != nil {
+		return token{}, bad(fmt.Sprintf("its expires_at %q is not an ISO 8601 time", oneLine(body.ExpiresAt, body.Token)))
+	}
+	return token{value: body.Token, expires: exp}, nil
+}
+
+// headerSafe reports whether s can be sent in a header as it is: printable
+// ASCII without spaces. Tokens are otherwise opaque.
+func headerSafe(s string) bool {
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return s != ""
+}

@@ -1,0 +1,213 @@
+package github
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Names of the token cache and its lock in the state directory. The lock is
+// a separate file because each write of the cache renames a new file over
+// it, which would drop a lock held on the old one.
+const (
+	CacheFile     = ".github-token-cache.json"
+	CacheLockFile = ".github-token-cache.json.lock"
+)
+
+// lockWait bounds the wait for the token cache lock. Its holder gives up
+// minting after mintTimeout, so a longer wait means it is stuck (stopped,
+// say), and failing beats hanging the build.
+const lockWait = mintTimeout + time.Minute
+
+// cacheEntry is the token cache file's content. The names are shared with
+// the tool taskrunner succeeds.
+type cacheEntry struct {
+	Token     string    `json:"cachedToken"`
+	ExpiresAt time.Time `json:"cachedExpiresAt"`
+}
+
+// TokenSource hands out installation tokens of one App, shared by every
+// process on the machine that uses the same state directory.
+//
+// A token with at least the App's refresh threshold left is kept in memory
+// and used without touching the disk. Otherwise the source takes the lock
+// on the cache file and, under it, uses the cached token if that has the
+// threshold left, or else mints a new one and writes it to the cache, so
+// that any number of processes asking at once cause a single mint.
+//
+// A TokenSource is safe for concurrent use.
+type TokenSource struct {
+	// HTTPClient sends the minting requests; nil means a client with
+	// RequestTimeout. Set it before the first call.
+	HTTPClient *http.Client
+
+	app    *App
+	dir    string
+	stdout io.Writer
+	now    func() time.Time
+	retry  retryPolicy
+
+	// sem, a mutex that a waiter can give up on, guards tok and serializes
+	// the callers of this source, so that one process asks the cache and
+	// GitHub once at a time.
+	sem chan struct{}
+	tok token // the last token this source got
+}
+
+// NewTokenSource returns a source of installation tokens for app that
+// shares them through the cache file in stateDir. When the App runs under
+// GitHub Actions, each token it mints is masked with "::add-mask::" on
+// stdout, the process's standard output.
+func NewTokenSource(app *App, stateDir string, stdout io.Writer) *TokenSource {
+	return &TokenSource{app: app, dir: stateDir, stdout: stdout, now: time.Now, retry: defaultRetry, sem: make(chan struct{}, 1)}
+}
+
+// CachePath is the path of the token cache file.
+func (s *TokenSource) CachePath() string { return filepath.Join(s.dir, CacheFile) }
+
+func (s *TokenSource) lockPath() string { return filepath.Join(s.dir, CacheLockFile) }
+
+func (s *TokenSource) httpClient() *http.Client {
+	if s.HTTPClient != nil {
+		return s.HTTPClient
+	}
+	return defaultHTTPClient
+}
+
+// Token returns an installation token with at least the refresh threshold
+// left, from memory, from the cache file or newly minted, in that order.
+// A token GitHub has just minted is returned even if its whole life is
+// shorter than the threshold.
+func (s *TokenSource) Token(ctx context.Context) (string, error) {
+	if err := s.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer s.release()
+	if s.tok.freshFor(s.now(), s.app.threshold) {
+		return s.tok.value, nil
+	}
+	return s.underLock(ctx, func(cached token) bool {
+		return cached.freshFor(s.now(), s.app.threshold)
+	})
+}
+
+// ForceRefresh returns a new installation token to replace stale, a token
+// GitHub has just refused: it mints one, whatever the caches say about
+// stale's expiry. If another caller has already replaced stale, in this
+// process or in the cache file, while this one waited for the lock, that
+// replacement is returned instead of minting yet another.
+func (s *TokenSource) ForceRefresh(ctx context.Context, stale string) (string, error) {
+	if err := s.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer s.release()
+	replaced := func(t token) bool {
+		return t.value != stale && t.freshFor(s.now(), s.app.threshold) &&
+			(s.tok.value != stale || !t.expires.Before(s.tok.expires))
+	}
+	if replaced(s.tok) {
+		return s.tok.value, nil
+	}
+	return s.underLock(ctx, replaced)
+}
+
+func (s *TokenSource) acquire(ctx context.Context) error {
+	select {
+	case s.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("github: waiting for a token: %w", ctx.Err())
+	}
+}
+
+func (s *TokenSource) release() { <-s.sem }
+
+// underLock takes the cache lock, returns the cached token if usable says
+// so, and otherwise mints a token and writes it to the cache. Caller holds
+// s.sem.
+func (s *TokenSource) underLock(ctx context.Context, usable func(token) bool) (string, error) {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return "", fmt.Errorf("github: cannot create the state directory for the token cache: %w", err)
+	}
+	lctx, cancel := context.WithTimeout(ctx, lockWait)
+	unlock, err := lockFile(lctx, s.lockPath())
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return "", fmt.Errorf("github: another process has held the token cache lock %s for over %v: is a taskrunner stopped?", s.lockPath(), lockWait)
+		}
+		return "", fmt.Errorf("github: token cache: %w", err)
+	}
+	defer unlock()
+
+	if cached, ok := s.readCache(); ok && usable(cached) {
+		s.tok = cached
+		return cached.value, nil
+	}
+	t, err := s.app.mint(ctx, s.httpClient(), s.retry, s.now)
+	if err != nil {
+		return "", err
+	}
+	s.tok = t
+	if s.app.actions && s.stdout != nil {
+		// Masking must precede any use that could print the token.
+		fmt.Fprintf(s.stdout, "::add-mask::%s\n", t.value)
+	}
+	// A cache that cannot be written costs other processes a mint of their
+	// own, not this one its good token.
+	_ = s.writeCache(t)
+	return t.value, nil
+}
+
+// readCache reads the cache file. A missing, unreadable or malformed file
+// is no token.
+func (s *TokenSource) readCache() (token, bool) {
+	b, err := os.ReadFile(s.CachePath())
+	if err != nil {
+		return token{}, false
+	}
+	var e cacheEntry
+	if err := json.Unmarshal(b, &e); err != nil || !headerSafe(e.Token) || e.ExpiresAt.IsZero() {
+		return token{}, false
+	}
+	return token{value: e.Token, expires: e.ExpiresAt}, true
+}
+
+// writeCache replaces the cache file with t at once: it writes a file of
+// mode 0600 beside it and renames it over the old one, so that no reader
+// ever sees half of it. Caller holds the cache lock.
+func (s *TokenSource) writeCache(t token) (err error) {
+	b, err := json.Marshal(cacheEntry{Token: t.value, ExpiresAt: t.expires.UTC()})
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(s.dir, CacheFile+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), s.CachePath())
+}

@@ -1,0 +1,133 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/taskrunner/taskrunner/internal/github"
+	"github.com/taskrunner/taskrunner/internal/gitx"
+	"github.com/taskrunner/taskrunner/internal/output"
+	"github.com/taskrunner/taskrunner/internal/snapshot"
+)
+
+// statuses posts the job's commit statuses (SPEC §8). The context of every
+// status is the job name; the commit is HEAD of the job's directory.
+type statuses struct {
+	client *github.Client
+	tokens *github.TokenSource
+	name   string
+	dir    string
+
+	once   sync.Once
+	sha    string
+	shaErr error
+}
+
+// newStatuses returns the commit status poster of a job, or nil when commit
+// statuses are off. The toplevel gets a token at once, so that the tasks
+// below it find one in the shared cache.
+func (r *run) newStatuses(ctx context.Context, dir string) (*statuses, error) {
+	if !r.settings.CommitStatus {
+		return nil, nil
+	}
+	app, err := github.NewApp(r.settings.GitHub)
+	if err != nil {
+		return nil, err
+	}
+	tokens := github.NewTokenSource(app, r.settings.StateDir, rawWriter{r.stdout})
+	client := github.NewClient(app, tokens)
+	client.Warn = func(msg string) { r.out.Printf(output.Warn, "%s", msg) }
+	if r.settings.Toplevel() {
+		if _, err := tokens.Token(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return &statuses{client: client, tokens: tokens, name: r.opt.Name, dir: dir}, nil
+}
+
+// rawWriter writes to a sink as it is: for the `::add-mask::` lines that
+// GitHub Actions reads from the toplevel's stdout.
+type rawWriter struct{ s *output.Sink }
+
+func (w rawWriter) Write(b []byte) (int, error) { w.s.Write(b); return len(b), nil }
+
+func (s *statuses) commit(ctx context.Context) (string, error) {
+	s.once.Do(func() { s.sha, s.shaErr = gitx.Head(ctx, s.dir) })
+	return s.sha, s.shaErr
+}
+
+// post posts a status of the job; description and targetURL may be nil.
+func (s *statuses) post(ctx context.Context, state string, description, targetURL *string) error {
+	sha, err := s.commit(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot post commit status %s: %w", state, err)
+	}
+	name := s.name
+	err = s.client.CreateStatus(ctx, sha, github.Status{State: &state, Description: description, TargetURL: targetURL, Context: &name})
+	if err != nil {
+		return fmt.Errorf("cannot post commit status %s: %w", state, err)
+	}
+	return nil
+}
+
+// postFinal posts the final status of a job that ended with status, where
+// one is due: the task asked for statuses and was not skipped, or it
+// failed, or a status of its context already exists on the commit (so that
+// a re-run turns an old failure green). A task that asked and was skipped
+// has already posted its success, with the reason in its description, at
+// the decision: posting again would hide that reason.
+func (s *statuses) postFinal(ctx context.Context, status int, asked, skipped bool, targetURL *string) error {
+	due := (asked && !skipped) || status != 0
+	if !due && !asked {
+		sha, err := s.commit(ctx)
+		if err != nil {
+			return fmt.Errorf("cannot check commit statuses: %w", err)
+		}
+		if due, err = s.client.HasStatus(ctx, sha, s.name); err != nil {
+			return fmt.Errorf("cannot check commit statuses: %w", err)
+		}
+	}
+	if !due {
+		return nil
+	}
+	state := "success"
+	if status != 0 {
+		state = "failure"
+	}
+	return s.post(ctx, state, nil, targetURL)
+}
+
+// postFinalStatus posts the job's final commit status, where one is due,
+// and returns the job's exit status: a status that cannot be posted fails
+// the job.
+func (r *run) postFinalStatus(status int) int {
+	if r.status == nil {
+		return status
+	}
+	a := r.snap.After()
+	asked := a.Args != nil && a.Args.CommitStatus
+	if err := r.status.postFinal(context.Background(), status, asked, a.Skipped, nil); err != nil {
+		r.out.Printf(output.Error, "%v", err)
+		if status == 0 {
+			status = 1
+		}
+	}
+	return status
+}
+
+// postDecision posts the status of a snapshot decision for a task that
+// asked for commit statuses: pending when it runs, success when skipped.
+func (r *run) postDecision(v snapshot.Verdict) error {
+	if r.status == nil {
+		return nil
+	}
+	if a := r.snap.After(); a.Args == nil || !a.Args.CommitStatus {
+		return nil
+	}
+	state := "success"
+	if v.Run {
+		state = "pending"
+	}
+	return r.status.post(context.Background(), state, v.Description, nil)
+}
