@@ -40,6 +40,7 @@ func setupGitHub(env *testscript.Env) error {
 //	github mints N                       exactly N tokens were minted
 //	github fail MATCH STATUS N           the next N matching requests answer STATUS
 //	github ratelimit MATCH N SECONDS     the next N matching requests answer 429 with Retry-After
+//	github reply MATCH STATUS BODY       the next matching request answers STATUS with BODY
 //	github statuses FILE                 write HEAD's statuses, newest first, to FILE
 //	github calls FILE                    write every request received to FILE, one a line:
 //	                                     "POST /repos/acme/widgets/statuses/HEAD 201 token#1"
@@ -51,7 +52,7 @@ func setupGitHub(env *testscript.Env) error {
 //	                                     (stdout and stderr name the last command's output)
 func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: github restart|mints|fail|ratelimit|statuses|calls|redact|nosecrets ...")
+		ts.Fatalf("usage: github restart|mints|fail|reply|ratelimit|statuses|calls|redact|nosecrets ...")
 	}
 	f := ts.Value(fakeGitHubKey{}).(*fakeGitHub)
 	switch args[0] {
@@ -80,6 +81,8 @@ func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	case "fail":
 		f.srv.Fail(arg(ts, args, 1), atoi(ts, args, 2), atoi(ts, args, 3))
+	case "reply":
+		f.srv.Inject(githubtest.Fault{Match: arg(ts, args, 1), Status: atoi(ts, args, 2), Body: arg(ts, args, 3), Times: 1})
 	case "ratelimit":
 		f.srv.RateLimit(arg(ts, args, 1), atoi(ts, args, 2), time.Duration(atoi(ts, args, 3))*time.Second)
 	case "statuses":

@@ -12,13 +12,24 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/taskrunner/taskrunner/internal/cache/s3test"
 	"github.com/taskrunner/taskrunner/internal/cli"
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(stopS3After{m}, map[string]func(){
 		"taskrunner": func() { os.Exit(cli.Run()) },
 	})
+}
+
+// stopS3After runs the tests, then stops the S3 server if a script started
+// one.
+type stopS3After struct{ m *testing.M }
+
+func (s stopS3After) Run() int {
+	code := s.m.Run()
+	s3test.Stop()
+	return code
 }
 
 // TestScripts runs the golden command-line tests in testdata/script. Each
@@ -44,12 +55,20 @@ func TestScripts(t *testing.T) {
 			if cond == "root" {
 				return os.Geteuid() == 0, nil
 			}
+			// [s3]: a real S3 server runs for the script; without one, in
+			// CI, the script fails rather than skipping.
+			if cond == "s3" {
+				return s3Available()
+			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits":    cmdExits,
 			"github":   cmdGitHub,
+			"s3":       cmdS3,
+			"tarzst":   cmdTarZst,
 			"waitfile": cmdWaitFile,
+			"within":   cmdWithin,
 		},
 	})
 }

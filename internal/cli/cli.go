@@ -12,6 +12,8 @@ import (
 
 	"github.com/taskrunner/taskrunner/internal/config"
 	"github.com/taskrunner/taskrunner/internal/job"
+	"github.com/taskrunner/taskrunner/internal/report"
+	"github.com/taskrunner/taskrunner/internal/state"
 )
 
 // Version is taskrunner's version, set at link time for releases.
@@ -29,6 +31,11 @@ Options (only before CMD; everything from CMD on is passed to it):
   -f, --force       run even if the inputs are unchanged
   -h, --help        show this help
       --version     show the version
+
+Builds:
+      --summary [BUILD-ID] [--json]
+                    summarise a build (default: the newest): each job's
+                    outcome, time, exit status, cache bytes and why it ran
 
 GitHub helpers (they share the token cache of the tasks):
       --github-token        print a GitHub App installation token
@@ -57,9 +64,14 @@ type invocation struct {
 	// gitCredential holds the operation (get, store, erase).
 	githubToken   bool
 	gitCredential string
-	name          string
-	force         bool
-	argv          []string
+	// summary is the --summary mode: summaryBuild is the build, empty for
+	// the newest, and summaryJSON asks for JSON.
+	summary      bool
+	summaryBuild string
+	summaryJSON  bool
+	name         string
+	force        bool
+	argv         []string
 }
 
 func parse(args []string) (*invocation, error) {
@@ -87,6 +99,19 @@ func parse(args []string) (*invocation, error) {
 				return nil, &UsageError{"--github-token takes no arguments"}
 			}
 			inv.githubToken = true
+			return inv, nil
+		case arg == "--summary":
+			inv.summary = true
+			for _, a := range args[i+1:] {
+				switch {
+				case a == "--json" && !inv.summaryJSON:
+					inv.summaryJSON = true
+				case !strings.HasPrefix(a, "-") && inv.summaryBuild == "":
+					inv.summaryBuild = a
+				default:
+					return nil, &UsageError{"--summary takes a build id and --json, not " + a}
+				}
+			}
 			return inv, nil
 		case arg == "--git-credential":
 			if len(args) != i+2 {
@@ -131,7 +156,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	inv, err := parse(args)
 	if err != nil {
-		return report(stderr, err)
+		return failure(stderr, err)
 	}
 	switch {
 	case inv.help:
@@ -143,23 +168,29 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	settings, err := config.FromEnv()
 	if err != nil {
-		return report(stderr, err)
+		return failure(stderr, err)
+	}
+	if inv.summary {
+		if err := summary(settings, inv, stdout); err != nil {
+			return failure(stderr, err)
+		}
+		return 0
 	}
 	if inv.githubToken || inv.gitCredential != "" {
 		if err := githubHelper(inv, settings, stdin, stdout, stderr); err != nil {
-			return report(stderr, err)
+			return failure(stderr, err)
 		}
 		return 0
 	}
 	status, err := job.Run(job.Options{Name: inv.name, Force: inv.force, Argv: inv.argv, Settings: settings})
 	if err != nil {
-		return report(stderr, err)
+		return failure(stderr, err)
 	}
 	return status
 }
 
-// report prints err as one line and returns the exit status for it.
-func report(stderr io.Writer, err error) int {
+// failure prints err as one line and returns the exit status for it.
+func failure(stderr io.Writer, err error) int {
 	fmt.Fprintf(stderr, "taskrunner: %v\n", err)
 	var usage *UsageError
 	if errors.As(err, &usage) {
@@ -171,3 +202,23 @@ func report(stderr io.Writer, err error) int {
 // Run is the whole program: it runs taskrunner with the process's arguments
 // and returns the exit status.
 func Run() int { return Main(os.Args[1:], os.Stdout, os.Stderr) }
+
+// summary prints the summary of a build.
+func summary(s *config.Settings, inv *invocation, stdout io.Writer) error {
+	st := state.Dir{Root: s.StateDir}
+	id := inv.summaryBuild
+	if id == "" {
+		var err error
+		if id, err = report.Latest(st); err != nil {
+			return err
+		}
+	}
+	sum, err := report.Summarize(st, id)
+	if err != nil {
+		return err
+	}
+	if inv.summaryJSON {
+		return sum.WriteJSON(stdout)
+	}
+	return sum.WriteText(stdout)
+}

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
+	"syscall"
 
 	"github.com/taskrunner/taskrunner/internal/config"
 	"github.com/taskrunner/taskrunner/internal/github"
+	"github.com/taskrunner/taskrunner/internal/output"
 	"github.com/taskrunner/taskrunner/internal/state"
 )
 
@@ -17,9 +20,8 @@ import (
 // from the same shared cache as the tasks, so a long job's `git push` and
 // `gh` calls get a fresh token without minting one each.
 //
-// Under GitHub Actions, the `::add-mask::` line of a newly minted token
-// goes to stderr here: stdout is the token itself, or git's protocol, and
-// the runner reads workflow commands from both.
+// Under GitHub Actions, a newly minted token is masked with an
+// `::add-mask::` line: see maskOutput for where it goes.
 func githubHelper(inv *invocation, s *config.Settings, stdin io.Reader, stdout, stderr io.Writer) error {
 	if inv.gitCredential != "" && inv.gitCredential != "get" {
 		// store and erase have nothing to do: the cache is ours. Git asks
@@ -43,7 +45,7 @@ func githubHelper(inv *invocation, s *config.Settings, stdin io.Reader, stdout, 
 	if err := (state.Dir{Root: s.StateDir}).Prepare(); err != nil {
 		return err
 	}
-	token, err := github.NewTokenSource(app, s.StateDir, stderr).Token(context.Background())
+	token, err := github.NewTokenSource(app, s.StateDir, maskOutput(s, stderr)).Token(context.Background())
 	if err != nil {
 		return err
 	}
@@ -54,6 +56,34 @@ func githubHelper(inv *invocation, s *config.Settings, stdin io.Reader, stdout, 
 	_, err = fmt.Fprintf(stdout, "username=x-access-token\npassword=%s\n", token)
 	return err
 }
+
+// maskOutput is where a helper writes the `::add-mask::` line of a token it
+// mints. Called straight from a workflow step, that is stderr: stdout is the
+// token itself, or git's protocol, and the runner reads workflow commands
+// from both. Inside a task, stderr is the task's, whose lines reach the
+// runner behind the task's prefix, where they are no command and would show
+// the token in clear; the line goes to the build's toplevel stdout instead,
+// as a job's own mask lines do. When that descriptor is not open here (a
+// tool between the task and the helper closed it), there is no mask line:
+// printing the token to be masked is the very leak masking prevents.
+func maskOutput(s *config.Settings, stderr io.Writer) io.Writer {
+	if !s.GitHub.Actions || s.Toplevel() {
+		return stderr
+	}
+	fd := s.Inherited.ToplevelStdout
+	var st syscall.Stat_t
+	if fd < 0 || syscall.Fstat(fd, &st) != nil {
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), config.EnvToplevelStdout)
+	lock := output.NewWriteLock(state.Dir{Root: s.StateDir}.Build(s.Inherited.BuildID))
+	return sinkWriter{output.NewSink(f, lock)}
+}
+
+// sinkWriter writes whole lines to one of the build's toplevel streams.
+type sinkWriter struct{ s *output.Sink }
+
+func (w sinkWriter) Write(b []byte) (int, error) { w.s.Write(b); return len(b), nil }
 
 // readCredentialRequest reads git's `key=value` lines up to a blank line or
 // the end of input.

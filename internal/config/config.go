@@ -41,6 +41,9 @@ type Settings struct {
 	FallbackBranches []string
 	// CommitStatus is TASKRUNNER_ENABLE_COMMIT_STATUS.
 	CommitStatus bool
+	// KeepBuilds is TASKRUNNER_KEEP_BUILDS, default 50: the toplevel
+	// removes older builds from the state directory; 0 keeps them all.
+	KeepBuilds int
 
 	// GitHub holds the GitHub App settings.
 	GitHub GitHub
@@ -178,6 +181,14 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 			return nil, &SettingError{"TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS", v, "a number of seconds"}
 		}
 		s.GitHub.RefreshThreshold = time.Duration(secs * float64(time.Second))
+	}
+	s.KeepBuilds = 50
+	if v := get("TASKRUNNER_KEEP_BUILDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, &SettingError{"TASKRUNNER_KEEP_BUILDS", v, "a number of builds (0 keeps all)"}
+		}
+		s.KeepBuilds = n
 	}
 	if s.StateDir == "" {
 		s.StateDir = "/tmp/taskrunner"

@@ -7,7 +7,9 @@ import (
 	"syscall"
 
 	"github.com/taskrunner/taskrunner/internal/control"
+	"github.com/taskrunner/taskrunner/internal/gitx"
 	"github.com/taskrunner/taskrunner/internal/output"
+	"github.com/taskrunner/taskrunner/internal/snapshot"
 )
 
 // after does the work that follows the command and returns the job's final
@@ -26,6 +28,8 @@ func (r *run) after(status int) int {
 	}
 	// The post-unpack commands come before the hash is saved, so that a
 	// failing one leaves the task to run again next time.
+	endUnpack := r.phase("post-unpack")
+	defer endUnpack()
 	for _, c := range a.Args.Cmds {
 		if st := r.postUnpack(c); st != 0 {
 			r.out.Printf(output.Error, "post-unpack command failed with exit code %d: %s", st, c)
@@ -36,7 +40,32 @@ func (r *run) after(status int) int {
 		r.out.Printf(output.Error, "cannot save the input hash: %v", err)
 		return 1
 	}
+	r.saveRemote(a)
 	return status
+}
+
+// saveRemote uploads the outputs of a task that really ran (or whose
+// inputs prime cache mode recorded), and with --fuzzy-cache records the
+// hash as the branch's latest. A failed upload is a warn line only.
+func (r *run) saveRemote(a snapshot.After) {
+	if r.remote == nil || !r.settings.SaveRemoteCache || !a.Args.RemoteCache() {
+		return
+	}
+	if !a.InputsChanged && !r.settings.PrimeCacheMode {
+		return
+	}
+	defer r.phase("upload")()
+	ctx := context.Background()
+	key := r.remote.Archive(r.opt.Name, a.Args.CacheVersion, a.Pending.Hash)
+	if !r.remote.Save(ctx, key, a.Outputs.Root, a.Outputs.Paths) || !a.Args.FuzzyCache {
+		return
+	}
+	branch, err := gitx.CurrentBranch(ctx, r.snap.Dir)
+	if err != nil || branch == "" {
+		r.out.Printf(output.Debug, "remote cache: no current branch, latest hash not recorded")
+		return
+	}
+	r.remote.SetLatest(ctx, r.opt.Name, branch, a.Pending.Hash)
 }
 
 // postUnpack runs one post-unpack command with `sh -c`; its stdout and
@@ -87,3 +116,4 @@ type reporter struct{ out *output.Job }
 
 func (p reporter) Info(msg string)  { p.out.Printf(output.Info, "%s", msg) }
 func (p reporter) Debug(msg string) { p.out.Printf(output.Debug, "%s", msg) }
+func (p reporter) Warn(msg string)  { p.out.Printf(output.Warn, "%s", msg) }

@@ -16,12 +16,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/taskrunner/taskrunner/internal/cache"
 	"github.com/taskrunner/taskrunner/internal/config"
 	"github.com/taskrunner/taskrunner/internal/control"
 	"github.com/taskrunner/taskrunner/internal/output"
 	"github.com/taskrunner/taskrunner/internal/pipe"
 	"github.com/taskrunner/taskrunner/internal/snapshot"
 	"github.com/taskrunner/taskrunner/internal/state"
+	"github.com/taskrunner/taskrunner/internal/trace"
 )
 
 // Options describe one taskrunner invocation.
@@ -38,6 +40,7 @@ type Options struct {
 // Run runs the job and returns the exit status taskrunner exits with. An
 // error is a failure of taskrunner itself, before the job could start.
 func Run(opt Options) (int, error) {
+	started := time.Now()
 	s := opt.Settings
 	if err := state.ValidJobName(opt.Name); err != nil {
 		return 0, err
@@ -63,11 +66,22 @@ func Run(opt Options) (int, error) {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	r := &run{opt: opt, settings: s, state: st, buildID: buildID, streams: streams, sigs: sigs}
+	r := &run{opt: opt, settings: s, state: st, buildID: buildID, streams: streams, sigs: sigs, started: started}
+	if running, err := st.Running(buildID); err == nil {
+		defer running.Close()
+	}
+	if s.Toplevel() {
+		// Old builds go now, while this one is marked running.
+		_, _ = st.Prune(s.KeepBuilds, buildID)
+	}
+	r.openTrace()
 	streams.tellParent("Starting subtask " + opt.Name)
 	status, err := r.run()
 	if err == nil {
 		streams.tellParent(finishedText(opt.Name, status))
+	}
+	if s.Toplevel() {
+		_ = trace.Finish(st.Build(buildID), buildID)
 	}
 	return status, err
 }
@@ -93,6 +107,12 @@ type run struct {
 	snap   *snapshot.Job
 	// status posts commit statuses; nil when they are off.
 	status *statuses
+	// remote is the remote cache; nil when none is configured.
+	remote *cache.Remote
+	// started is when this taskrunner started.
+	started time.Time
+	// trace records the job in the build trace; nil records nothing.
+	trace *trace.Recorder
 	// signalled is the first signal taskrunner received, or nil.
 	signalled os.Signal
 }
@@ -113,7 +133,9 @@ func (r *run) run() (int, error) {
 		case <-ctx.Done():
 		}
 	}()
+	endLock := r.phase("lock wait")
 	unlock, err := r.state.Lock(ctx, name)
+	endLock()
 	cancel()
 	<-watched
 	select {
@@ -134,6 +156,7 @@ func (r *run) run() (int, error) {
 	if status, ok, err := r.state.Result(r.buildID, name); err != nil {
 		return 0, err
 	} else if ok {
+		r.recordJob(status, OutcomeAlreadyDone)
 		return status, nil
 	}
 
@@ -158,29 +181,43 @@ func (r *run) run() (int, error) {
 	if err != nil {
 		wd = r.settings.RootDir
 	}
+	// Bad cache or GitHub settings fail the job before its command runs.
+	r.remote, err = r.openRemote()
+	if err == nil {
+		r.status, err = r.newStatuses(context.Background(), wd)
+	}
 	r.snap = &snapshot.Job{
-		Name:           name,
-		Dir:            wd,
-		Force:          r.opt.Force,
-		Toplevel:       r.settings.Toplevel(),
-		PrimeCacheMode: r.settings.PrimeCacheMode,
-		State:          r.state,
-		Report:         reporter{r.out},
+		Name:             name,
+		Dir:              wd,
+		Force:            r.opt.Force,
+		Toplevel:         r.settings.Toplevel(),
+		PrimeCacheMode:   r.settings.PrimeCacheMode,
+		State:            r.state,
+		Report:           reporter{r.out},
+		RootDir:          r.settings.RootDir,
+		MainBranch:       r.settings.MainBranch,
+		FallbackBranches: r.settings.FallbackBranches,
+		Phase:            r.phase,
+	}
+	if r.remote != nil {
+		r.snap.Remote = r.remote
 	}
 
 	// 3–4. Run the command, then the work after it.
 	status := 0
-	if r.status, err = r.newStatuses(context.Background(), wd); err != nil {
+	if err != nil {
 		r.out.Printf(output.Error, "%v", err)
 		status = 1
 	} else {
+		endRun := r.phase("run")
 		status = r.execute()
+		endRun()
 		if r.signalled == nil {
 			status = r.after(status)
 		} else {
 			status = exitForSignal(r.signalled)
 		}
-		status = r.postFinalStatus(status)
+		status = r.postFinalStatus(status, r.uploadLog())
 	}
 	if err := r.state.SaveResult(r.buildID, name, status); err != nil {
 		r.out.Printf(output.Error, "cannot record the result: %v", err)
@@ -188,6 +225,7 @@ func (r *run) run() (int, error) {
 			status = 1
 		}
 	}
+	r.recordJob(status, outcome(r.snap.After(), status))
 	if err := r.out.Close(status != 0); err != nil {
 		fmt.Fprintf(r.streams.stderr, "[%s] error | cannot write the job's log: %v\n", name, err)
 	}
@@ -412,4 +450,28 @@ func (r *run) finishDrains(drains []*drain) {
 		d.r.Close()
 		d.w.Close()
 	}
+}
+
+// openRemote opens the remote cache, when one is configured.
+func (r *run) openRemote() (*cache.Remote, error) {
+	cfg := r.settings.Cache
+	store, prefix, err := cache.OpenRoot(context.Background(), cfg)
+	if err != nil || store == nil {
+		return nil, err
+	}
+	return cache.NewRemote(store, prefix, cfg.LogsPrefix, cfg.LogsViewURL, reporter{r.out}), nil
+}
+
+// uploadLog uploads the job's log when TASKRUNNER_UPLOAD_LOGS is on, and
+// returns the URL to view it, or nil.
+func (r *run) uploadLog() *string {
+	if r.remote == nil || !r.settings.UploadLogs {
+		return nil
+	}
+	defer r.phase("log upload")()
+	url := r.remote.UploadLog(context.Background(), r.buildID, r.opt.Name, r.state.LogPath(r.buildID, r.opt.Name))
+	if url == "" {
+		return nil
+	}
+	return &url
 }

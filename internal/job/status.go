@@ -101,13 +101,14 @@ func (s *statuses) postFinal(ctx context.Context, status int, asked, skipped boo
 // postFinalStatus posts the job's final commit status, where one is due,
 // and returns the job's exit status: a status that cannot be posted fails
 // the job.
-func (r *run) postFinalStatus(status int) int {
+func (r *run) postFinalStatus(status int, targetURL *string) int {
 	if r.status == nil {
 		return status
 	}
+	defer r.phase("final status")()
 	a := r.snap.After()
 	asked := a.Args != nil && a.Args.CommitStatus
-	if err := r.status.postFinal(context.Background(), status, asked, a.Skipped, nil); err != nil {
+	if err := r.status.postFinal(context.Background(), status, asked, a.Skipped, targetURL); err != nil {
 		r.out.Printf(output.Error, "%v", err)
 		if status == 0 {
 			status = 1
@@ -129,5 +130,6 @@ func (r *run) postDecision(v snapshot.Verdict) error {
 	if v.Run {
 		state = "pending"
 	}
+	defer r.phase("status " + state)()
 	return r.status.post(context.Background(), state, v.Description, nil)
 }

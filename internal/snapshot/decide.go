@@ -49,6 +49,17 @@ type Job struct {
 	PrimeCacheMode bool
 	State          state.Dir
 	Report         Reporter
+	// Remote is the remote cache; nil when none is configured.
+	Remote Remote
+	// RootDir is the default cache root.
+	RootDir string
+	// MainBranch is tracked for the fuzzy cache when set.
+	MainBranch string
+	// FallbackBranches are tried for the fuzzy cache after the current one.
+	FallbackBranches []string
+	// Phase, when set, marks a phase of the decision in the build trace:
+	// it is called at the start and returns the function that ends it.
+	Phase func(name string) func()
 
 	mu     sync.Mutex
 	called bool
@@ -59,6 +70,21 @@ type Job struct {
 	changed bool
 	// skipped is set when the decision was to skip the task.
 	skipped bool
+	// restored is set when the outputs came from the remote cache.
+	restored bool
+	// fuzzy is set when a fuzzy cache warmed the task up.
+	fuzzy bool
+	// reason says why the task runs.
+	reason string
+	// out are the task's outputs, resolved.
+	out Outputs
+}
+
+func (j *Job) phase(name string) func() {
+	if j.Phase == nil {
+		return func() {}
+	}
+	return j.Phase(name)
 }
 
 // HashOf returns the hash of a hash input: lowercase hex SHA-1.
@@ -70,15 +96,16 @@ func HashOf(hashInput string) string {
 // HashInput returns the hash input of a snapshot call: the input listing,
 // followed directly by the raw inputs joined with newlines.
 func HashInput(ctx context.Context, dir string, a *Args) (string, error) {
-	var listing string
-	if len(a.Inputs) > 0 {
-		var err error
-		listing, err = gitx.HashInputs(ctx, dir, a.Inputs)
-		if err != nil {
-			return "", err
-		}
+	listing, err := inputListing(ctx, dir, a)
+	return listing + strings.Join(a.Raw, "\n"), err
+}
+
+// inputListing is the file part of the hash input.
+func inputListing(ctx context.Context, dir string, a *Args) (string, error) {
+	if len(a.Inputs) == 0 {
+		return "", nil
 	}
-	return listing + strings.Join(a.Raw, "\n"), nil
+	return gitx.HashInputs(ctx, dir, a.Inputs)
 }
 
 // Decide handles one snapshot call.
@@ -94,18 +121,26 @@ func (j *Job) Decide(ctx context.Context, rawArgs []string) (Verdict, error) {
 		return Verdict{}, err
 	}
 	j.args = a
+	if j.out, err = j.outputs(a); err != nil {
+		return Verdict{}, err
+	}
 
 	// 1. Nothing to compare: run.
 	if !a.HasInputs() {
+		j.reason = ReasonNoInputs
 		j.Report.Debug("snapshot: no inputs, running task")
 		return Verdict{Run: true, Description: &DescNotCached}, nil
 	}
 
 	// 2. Hash the inputs.
-	input, err := HashInput(ctx, j.Dir, a)
+	endHash := j.phase("hash inputs")
+	listing, err := inputListing(ctx, j.Dir, a)
+	endHash()
 	if err != nil {
 		return Verdict{}, err
 	}
+	raw := strings.Join(a.Raw, "\n")
+	input := listing + raw
 	hash := HashOf(input)
 	j.Report.Debug("snapshot: inputs hash " + hash)
 
@@ -124,6 +159,8 @@ func (j *Job) Decide(ctx context.Context, rawArgs []string) (Verdict, error) {
 
 	// 4. Remember the hash, saved if the task succeeds.
 	j.pending = &state.SavedHash{Hash: hash, HashInput: input}
+	j.pending.MainBranchCommit = j.mainBranchCommit(ctx)
+	remote := j.Remote != nil && a.RemoteCache() && !j.Force
 
 	// 5. Prime cache mode: record the inputs without running.
 	if j.PrimeCacheMode {
@@ -132,9 +169,27 @@ func (j *Job) Decide(ctx context.Context, rawArgs []string) (Verdict, error) {
 		return Verdict{}, nil
 	}
 
+	// 6. Built elsewhere: restore the outputs.
+	if remote && j.restoreExact(ctx, a, hash) {
+		j.restored, j.skipped = true, true
+		return Verdict{Description: &DescCacheHit}, nil
+	}
+
 	// 7. Run.
 	j.changed = true
 	j.Report.Info("Inputs changed, running task")
+	if j.Force {
+		j.reason = ReasonForced
+	} else {
+		j.reason = explain(saved, listing, raw)
+	}
+
+	// 8. Warm up with a recent build of the same task.
+	if remote && a.FuzzyCache && j.restoreFuzzy(ctx, a, saved) {
+		j.fuzzy = true
+		j.reason += "; " + ReasonFuzzy
+	}
+	j.Report.Debug("snapshot: running because: " + j.reason)
 	return Verdict{Run: true}, nil
 }
 
@@ -147,13 +202,28 @@ type After struct {
 	Pending *state.SavedHash
 	// Skipped is set when snapshot skipped the task.
 	Skipped bool
+	// Restored is set when the outputs came from the remote cache.
+	Restored bool
+	// Fuzzy is set when a fuzzy cache warmed the task up.
+	Fuzzy bool
+	// Reason says why the task ran; empty when it did not.
+	Reason string
+	// Outputs are the task's outputs, resolved.
+	Outputs Outputs
 	// Args are the snapshot's arguments, or nil when it was not called.
 	Args *Args
+}
+
+// Called reports whether the task called snapshot.
+func (j *Job) Called() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.called
 }
 
 // After returns what the job must do after its command.
 func (j *Job) After() After {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return After{InputsChanged: j.changed, Pending: j.pending, Skipped: j.skipped, Args: j.args}
+	return After{InputsChanged: j.changed, Pending: j.pending, Skipped: j.skipped, Restored: j.restored, Fuzzy: j.fuzzy, Reason: j.reason, Outputs: j.out, Args: j.args}
 }

@@ -176,3 +176,9 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	return os.Rename(f.Name(), path)
 }
+
+// BuildStart returns the time a build started, from its id.
+func BuildStart(id string) (time.Time, bool) {
+	t, err := time.Parse("2006-01-02T15:04:05.000000Z", id)
+	return t, err == nil
+}

@@ -1,0 +1,84 @@
+package cache
+
+import (
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+// transfer measures one transfer: a debug line at the end with bytes,
+// seconds and MB/s, and an info line every few seconds while it lasts.
+type transfer struct {
+	r     *Remote
+	verb  string // "Downloading" or "Uploading"
+	key   string
+	start time.Time
+	bytes atomic.Int64
+	stop  chan struct{}
+	ended chan struct{}
+}
+
+func (r *Remote) track(verb, key string) *transfer {
+	t := &transfer{r: r, verb: verb, key: key, start: time.Now(), stop: make(chan struct{}), ended: make(chan struct{})}
+	go t.progress()
+	return t
+}
+
+func (t *transfer) progress() {
+	defer close(t.ended)
+	tick := time.NewTicker(t.r.progressEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-tick.C:
+			t.r.report.Info(fmt.Sprintf("%s %s: %s so far", t.verb, t.key, t.rate()))
+		}
+	}
+}
+
+// rate describes the bytes moved so far and their speed.
+func (t *transfer) rate() string {
+	n := t.bytes.Load()
+	secs := time.Since(t.start).Seconds()
+	mbps := 0.0
+	if secs > 0 {
+		mbps = float64(n) / 1e6 / secs
+	}
+	return fmt.Sprintf("%d bytes in %.2f s (%.1f MB/s)", n, secs, mbps)
+}
+
+func (t *transfer) done() {
+	close(t.stop)
+	<-t.ended
+	t.r.moved.Add(t.bytes.Load())
+	past := map[string]string{"Downloading": "Downloaded", "Uploading": "Uploaded"}[t.verb]
+	t.r.report.Debug(fmt.Sprintf("%s %s: %s", past, t.key, t.rate()))
+}
+
+func (t *transfer) reader(r io.Reader) io.Reader { return countingReader{r, &t.bytes} }
+func (t *transfer) writer(w io.Writer) io.Writer { return countingWriter{w, &t.bytes} }
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}

@@ -1,0 +1,234 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/taskrunner/taskrunner/internal/cache/archive"
+)
+
+// Reporter receives the remote cache's messages for a job.
+type Reporter interface {
+	Info(msg string)
+	Warn(msg string)
+	Debug(msg string)
+}
+
+// Remote is the remote cache as one taskrunner process uses it: archives of
+// task outputs, the latest hash built on each branch, and task logs, with
+// the key names of SPEC §10 (shared with the old tool):
+//
+//	{prefix}bundles/{job}[-{version}]-{hash}.tar.zst
+//	{prefix}latest/{job}-{branch}.txt
+//	{logs-prefix}{build-id}/{job}.log.txt
+//
+// The remote cache never breaks a build: every failure is a miss or a
+// skipped upload. The first failure of the store is a warn line, and the
+// process then leaves the store alone, so a dead endpoint costs its
+// timeouts once.
+type Remote struct {
+	store       Store
+	prefix      string
+	logsPrefix  string
+	logsViewURL string
+	report      Reporter
+
+	broken   atomic.Bool
+	warnOnce sync.Once
+	// moved counts the bytes of archives downloaded and uploaded.
+	moved atomic.Int64
+	// progressEvery is the period of progress lines in long transfers.
+	progressEvery time.Duration
+}
+
+// NewRemote returns the remote cache over store. prefix is where archives
+// and latest hashes live; logsPrefix and logsViewURL place the logs.
+func NewRemote(store Store, prefix, logsPrefix, logsViewURL string, report Reporter) *Remote {
+	return &Remote{store: store, prefix: prefix, logsPrefix: logsPrefix, logsViewURL: logsViewURL,
+		report: report, progressEvery: 5 * time.Second}
+}
+
+// Transferred returns the bytes of archives moved so far, both ways.
+func (r *Remote) Transferred() int64 { return r.moved.Load() }
+
+// Archive names the archive of a job's outputs for an input hash.
+func (r *Remote) Archive(job, version, hash string) string {
+	name := job
+	if version != "" {
+		name += "-" + version
+	}
+	return r.prefix + "bundles/" + name + "-" + hash + ".tar.zst"
+}
+
+func (r *Remote) latestKey(job, branch string) string {
+	return r.prefix + "latest/" + job + "-" + branch + ".txt"
+}
+
+// usable reports whether the store may still be used by this process.
+func (r *Remote) usable() bool { return !r.broken.Load() }
+
+// fail reports the store's first failure and stops using it.
+func (r *Remote) fail(what string, err error) {
+	r.broken.Store(true)
+	r.warnOnce.Do(func() {
+		r.report.Warn(fmt.Sprintf("remote cache: %s failed: %v; going on without the remote cache", what, err))
+	})
+}
+
+// Restore extracts archive into root and reports whether it did. found, if
+// not nil, is called once the archive is known to exist. A missing archive
+// is a miss; an unusable one (corrupt, truncated, unsafe) is a miss with a
+// warn line.
+func (r *Remote) Restore(ctx context.Context, key, root string, found func()) bool {
+	if !r.usable() {
+		return false
+	}
+	body, err := r.store.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		r.report.Debug("remote cache: no archive " + key)
+		return false
+	}
+	if err != nil {
+		r.fail("reading "+key, err)
+		return false
+	}
+	defer body.Close()
+	if found != nil {
+		found()
+	}
+	t := r.track("Downloading", key)
+	stats, err := archive.Extract(ctx, t.reader(body), root)
+	t.done()
+	if err != nil {
+		var unsafe *archive.UnsafeEntryError
+		switch {
+		case errors.Is(err, archive.ErrCorrupt) || errors.As(err, &unsafe):
+			r.report.Warn(fmt.Sprintf("remote cache: archive %s is unusable, ignoring it: %v", key, err))
+		default:
+			r.fail("restoring "+key, err)
+		}
+		return false
+	}
+	r.report.Debug(fmt.Sprintf("remote cache: restored %d files (%d bytes) into %s", stats.Files, stats.Bytes, root))
+	return true
+}
+
+// Save uploads an archive of paths, relative to root, as key. It reports
+// whether the archive was stored.
+func (r *Remote) Save(ctx context.Context, key, root string, paths []string) bool {
+	if !r.usable() {
+		return false
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := r.store.NewWriter(ctx, key, "application/zstd")
+	if err != nil {
+		r.fail("uploading "+key, err)
+		return false
+	}
+	t := r.track("Uploading", key)
+	_, err = archive.Write(ctx, t.writer(w), root, paths, archive.WriteOptions{})
+	if err != nil {
+		cancel() // abandon the upload: no partial archive appears
+	}
+	cerr := w.Close()
+	t.done()
+	switch {
+	case err != nil && isLocal(err):
+		r.report.Warn(fmt.Sprintf("remote cache: cannot archive the outputs: %v", err))
+		return false
+	case err != nil:
+		r.fail("uploading "+key, err)
+		return false
+	case cerr != nil:
+		r.fail("uploading "+key, cerr)
+		return false
+	}
+	return true
+}
+
+// isLocal tells a failure to read the outputs from a failure of the store.
+func isLocal(err error) bool {
+	var pe *os.PathError
+	return errors.As(err, &pe) || errors.Is(err, os.ErrNotExist)
+}
+
+// LatestHash returns the newest hash of job built on branch.
+func (r *Remote) LatestHash(ctx context.Context, job, branch string) (string, bool) {
+	if !r.usable() {
+		return "", false
+	}
+	key := r.latestKey(job, branch)
+	body, err := r.store.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		r.report.Debug("remote cache: no latest hash " + key)
+		return "", false
+	}
+	if err != nil {
+		r.fail("reading "+key, err)
+		return "", false
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, 4096))
+	if err != nil {
+		r.fail("reading "+key, err)
+		return "", false
+	}
+	hash := strings.TrimSpace(string(b))
+	return hash, hash != ""
+}
+
+// SetLatest records hash as the newest build of job on branch.
+func (r *Remote) SetLatest(ctx context.Context, job, branch, hash string) {
+	r.put(ctx, r.latestKey(job, branch), "text/plain; charset=utf-8", strings.NewReader(hash))
+}
+
+// UploadLog uploads a job's log file and returns the URL to view it, or ""
+// when it could not be uploaded or no view URL is set.
+func (r *Remote) UploadLog(ctx context.Context, buildID, job, path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		r.report.Warn(fmt.Sprintf("cannot upload the log: %v", err))
+		return ""
+	}
+	defer f.Close()
+	name := buildID + "/" + job + ".log.txt"
+	if !r.put(ctx, r.logsPrefix+name, "text/plain; charset=utf-8", f) {
+		return ""
+	}
+	if r.logsViewURL == "" {
+		return ""
+	}
+	return r.logsViewURL + name
+}
+
+func (r *Remote) put(ctx context.Context, key, contentType string, body io.Reader) bool {
+	if !r.usable() {
+		return false
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := r.store.NewWriter(ctx, key, contentType)
+	if err != nil {
+		r.fail("uploading "+key, err)
+		return false
+	}
+	if _, err := io.Copy(w, body); err != nil {
+		cancel()
+		w.Close()
+		r.fail("uploading "+key, err)
+		return false
+	}
+	if err := w.Close(); err != nil {
+		r.fail("uploading "+key, err)
+		return false
+	}
+	return true
+}

@@ -1,0 +1,249 @@
+// Package report summarises a build from its trace: one line per job, in
+// the order the jobs started, with how each ended and why it ran, and the
+// totals of the build.
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/taskrunner/taskrunner/internal/state"
+	"github.com/taskrunner/taskrunner/internal/trace"
+)
+
+// Job is one job run of a build.
+type Job struct {
+	Name     string  `json:"name"`
+	Outcome  string  `json:"outcome"`
+	Start    float64 `json:"startSeconds"` // since the build started
+	Duration float64 `json:"durationSeconds"`
+	Exit     int     `json:"exitStatus"`
+	// CacheBytes are the bytes of archives moved; nil when the job had no
+	// remote cache.
+	CacheBytes *int64 `json:"cacheBytes"`
+	Reason     string `json:"reason,omitempty"`
+	// Saved is how long the job's last real run took, for a job skipped or
+	// restored here; nil when unknown.
+	Saved *float64 `json:"savedSeconds,omitempty"`
+}
+
+// Totals count the jobs of a build by outcome.
+type Totals struct {
+	Jobs        int     `json:"jobs"`
+	Run         int     `json:"run"`
+	Skipped     int     `json:"skipped"`
+	Restored    int     `json:"restored"`
+	Failed      int     `json:"failed"`
+	AlreadyDone int     `json:"alreadyDone"`
+	Saved       float64 `json:"savedSeconds"`
+}
+
+// Summary is the summary of one build.
+type Summary struct {
+	Build  string `json:"build"`
+	Jobs   []Job  `json:"jobs"`
+	Totals Totals `json:"totals"`
+}
+
+// ErrNoBuild is a build id that names no build.
+var ErrNoBuild = errors.New("no such build")
+
+// Latest returns the id of the newest build in the state directory.
+func Latest(st state.Dir) (string, error) {
+	ids, err := builds(st)
+	if err != nil {
+		return "", err
+	}
+	if len(ids) == 0 {
+		return "", fmt.Errorf("no build in %s yet: run a task first", filepath.Join(st.Root, "builds"))
+	}
+	return ids[len(ids)-1], nil
+}
+
+// builds lists the build ids, oldest first.
+func builds(st state.Dir) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(st.Root, "builds"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// Summarize reads the build id of st.
+func Summarize(st state.Dir, id string) (*Summary, error) {
+	if info, err := os.Stat(st.Build(id)); err != nil || !info.IsDir() || strings.ContainsAny(id, "/") {
+		return nil, fmt.Errorf("%w %q in %s: see the ids with ls %s", ErrNoBuild, id, filepath.Join(st.Root, "builds"), filepath.Join(st.Root, "builds"))
+	}
+	jobs, err := readJobs(st, id)
+	if err != nil {
+		return nil, err
+	}
+	s := &Summary{Build: id, Jobs: jobs}
+	var lastRun map[string]float64
+	for i := range s.Jobs {
+		j := &s.Jobs[i]
+		s.Totals.Jobs++
+		switch j.Outcome {
+		case "ran", "fuzzy":
+			s.Totals.Run++
+		case "failed":
+			s.Totals.Failed++
+		case "skipped":
+			s.Totals.Skipped++
+		case "restored":
+			s.Totals.Restored++
+		case "already-done":
+			s.Totals.AlreadyDone++
+		}
+		if j.Outcome == "skipped" || j.Outcome == "restored" {
+			if lastRun == nil {
+				lastRun = lastRuns(st, id)
+			}
+			if d, ok := lastRun[j.Name]; ok {
+				saved := max(round(d-j.Duration), 0)
+				j.Saved = &saved
+				s.Totals.Saved = round(s.Totals.Saved + saved)
+			}
+		}
+	}
+	return s, nil
+}
+
+// readJobs returns the job events of a build, in start order.
+func readJobs(st state.Dir, id string) ([]Job, error) {
+	events, err := trace.Read(st.Build(id))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the trace of build %s: %w", id, err)
+	}
+	jobs := []Job{}
+	for _, e := range events {
+		if e.Cat != trace.CatJob || e.Ph != "X" {
+			continue
+		}
+		j := Job{Name: e.Name, Start: seconds(e.TS)}
+		if e.Dur != nil {
+			j.Duration = seconds(*e.Dur)
+		}
+		if v, ok := e.Args["outcome"].(string); ok {
+			j.Outcome = v
+		}
+		if v, ok := e.Args["exit"].(float64); ok {
+			j.Exit = int(v)
+		}
+		if v, ok := e.Args["cacheBytes"].(float64); ok {
+			n := int64(v)
+			j.CacheBytes = &n
+		}
+		if v, ok := e.Args["reason"].(string); ok {
+			j.Reason = v
+		}
+		jobs = append(jobs, j)
+	}
+	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].Start < jobs[b].Start })
+	return jobs, nil
+}
+
+// lastRuns finds, for each job, how long its newest real run before build
+// id took, looking back through the builds still in the state directory.
+func lastRuns(st state.Dir, id string) map[string]float64 {
+	ids, _ := builds(st)
+	found := map[string]float64{}
+	for i := len(ids) - 1; i >= 0; i-- {
+		if ids[i] >= id {
+			continue
+		}
+		jobs, err := readJobs(st, ids[i])
+		if err != nil {
+			continue
+		}
+		for _, j := range jobs {
+			if _, ok := found[j.Name]; !ok && (j.Outcome == "ran" || j.Outcome == "fuzzy") {
+				found[j.Name] = j.Duration
+			}
+		}
+	}
+	return found
+}
+
+func seconds(micros int64) float64 { return float64(micros) / 1e6 }
+
+// round rounds seconds to microseconds, the trace's precision.
+func round(secs float64) float64 { return math.Round(secs*1e6) / 1e6 }
+
+// WriteJSON writes the summary as JSON.
+func (s *Summary) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(s)
+}
+
+// WriteText writes the summary as a table.
+func (s *Summary) WriteText(w io.Writer) error {
+	width := len("JOB")
+	for _, j := range s.Jobs {
+		width = max(width, len(j.Name))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "build %s\n", s.Build)
+	fmt.Fprintf(&b, "%-*s  %-12s  %9s  %4s  %10s  %s\n", width, "JOB", "OUTCOME", "TIME", "EXIT", "CACHE", "WHY IT RAN")
+	for _, j := range s.Jobs {
+		cache := "-"
+		if j.CacheBytes != nil {
+			cache = bytesText(*j.CacheBytes)
+		}
+		fmt.Fprintf(&b, "%-*s  %-12s  %9s  %4d  %10s  %s\n", width, j.Name, j.Outcome, durationText(j.Duration), j.Exit, cache, j.Reason)
+	}
+	t := s.Totals
+	fmt.Fprintf(&b, "%d jobs: %d run, %d skipped, %d restored, %d failed", t.Jobs, t.Run, t.Skipped, t.Restored, t.Failed)
+	if t.AlreadyDone > 0 {
+		fmt.Fprintf(&b, ", %d already done", t.AlreadyDone)
+	}
+	if t.Saved > 0 {
+		fmt.Fprintf(&b, "; %s saved by skips and restores", durationText(t.Saved))
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func durationText(secs float64) string {
+	d := time.Duration(secs * float64(time.Second))
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
+}
+
+func bytesText(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+}

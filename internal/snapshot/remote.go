@@ -1,0 +1,137 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/taskrunner/taskrunner/internal/gitx"
+	"github.com/taskrunner/taskrunner/internal/state"
+)
+
+// Remote is the remote cache as snapshot uses it. Its methods report their
+// own failures: a failing store is a miss, never an error of the task.
+type Remote interface {
+	// Archive names the archive of a job's outputs for an input hash.
+	Archive(job, version, hash string) string
+	// Restore extracts archive into root and reports whether it did. It
+	// calls found, if not nil, once the archive is known to exist.
+	Restore(ctx context.Context, archive, root string, found func()) bool
+	// LatestHash returns the newest hash of job built on branch.
+	LatestHash(ctx context.Context, job, branch string) (string, bool)
+}
+
+// Outputs are a task's outputs as the remote cache stores them.
+type Outputs struct {
+	// Root is the absolute cache root.
+	Root string
+	// Paths are the outputs relative to Root.
+	Paths []string
+}
+
+// ErrOutsideRoot is an output outside the cache root.
+type ErrOutsideRoot struct{ Path, Root string }
+
+func (e *ErrOutsideRoot) Error() string {
+	return fmt.Sprintf("Path %s is outside cacheRoot (%s)", e.Path, e.Root)
+}
+
+// outputs resolves the cache root and the outputs of a: the root is
+// --cache-root, or else the root directory, relative to the task's
+// directory.
+func (j *Job) outputs(a *Args) (Outputs, error) {
+	root := j.RootDir
+	if a.CacheRoot != "" {
+		root = a.CacheRoot
+	}
+	if !filepath.IsAbs(root) {
+		root = filepath.Join(j.Dir, root)
+	}
+	root = filepath.Clean(root)
+	o := Outputs{Root: root}
+	for _, p := range a.Outputs {
+		abs := p
+		if !filepath.IsAbs(abs) {
+			abs = filepath.Join(j.Dir, p)
+		}
+		abs = filepath.Clean(abs)
+		rel, err := filepath.Rel(root, abs)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			return Outputs{}, &ErrOutsideRoot{Path: abs, Root: root}
+		}
+		o.Paths = append(o.Paths, rel)
+	}
+	return o, nil
+}
+
+// mainBranchCommit is the merge base of HEAD and the main branch, or nil
+// when the main branch is not tracked or has no merge base.
+func (j *Job) mainBranchCommit(ctx context.Context) *string {
+	if j.MainBranch == "" {
+		return nil
+	}
+	sha, err := gitx.MergeBase(ctx, j.Dir, "origin/"+j.MainBranch)
+	if err != nil {
+		j.Report.Debug("snapshot: main branch not tracked: " + err.Error())
+		return nil
+	}
+	return &sha
+}
+
+// restoreExact is step 6 of the decision: restore the archive of exactly
+// these inputs, when the inputs are committed.
+func (j *Job) restoreExact(ctx context.Context, a *Args, hash string) bool {
+	if len(a.Inputs) > 0 {
+		clean, err := gitx.IsClean(ctx, j.Dir, a.Inputs)
+		if err != nil || !clean {
+			j.Report.Debug("snapshot: inputs have uncommitted changes, not restoring from the remote cache")
+			return false
+		}
+	}
+	defer j.phase("restore")()
+	archive := j.Remote.Archive(j.Name, a.CacheVersion, hash)
+	found := func() { j.Report.Info(fmt.Sprintf("Found remote cache %s, restoring", archive)) }
+	if !j.Remote.Restore(ctx, archive, j.out.Root, found) {
+		return false
+	}
+	j.Report.Info("Restored from remote cache")
+	return true
+}
+
+// restoreFuzzy is step 8: warm the task up with the newest build of the
+// same task on the current branch or a fallback branch, once per change of
+// the main branch.
+func (j *Job) restoreFuzzy(ctx context.Context, a *Args, saved *state.SavedHash) bool {
+	mbc := j.pending.MainBranchCommit
+	if mbc != nil && saved != nil && saved.MainBranchCommit != nil && *saved.MainBranchCommit == *mbc {
+		j.Report.Debug("snapshot: main branch unchanged since the last fuzzy restore or success, no fuzzy cache")
+		return false
+	}
+	defer j.phase("fuzzy restore")()
+	branches := j.FallbackBranches
+	if cur, err := gitx.CurrentBranch(ctx, j.Dir); err == nil && cur != "" {
+		branches = append([]string{cur}, branches...)
+	}
+	for _, branch := range branches {
+		hash, ok := j.Remote.LatestHash(ctx, j.Name, branch)
+		if !ok {
+			continue
+		}
+		if !j.Remote.Restore(ctx, j.Remote.Archive(j.Name, a.CacheVersion, hash), j.out.Root, nil) {
+			continue
+		}
+		j.Report.Info(fmt.Sprintf("Restored fuzzy cache from branch %s, hash=%s", branch, hash))
+		// Saved at once, so that a failing run does not fetch the same
+		// fuzzy cache again until the main branch moves.
+		keep := state.SavedHash{MainBranchCommit: mbc}
+		if saved != nil {
+			keep.Hash, keep.HashInput = saved.Hash, saved.HashInput
+		}
+		if err := j.State.SaveHash(j.Name, keep); err != nil {
+			j.Report.Debug("snapshot: cannot save the hash file: " + err.Error())
+		}
+		return true
+	}
+	return false
+}
