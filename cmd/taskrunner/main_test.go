@@ -63,12 +63,15 @@ func TestScripts(t *testing.T) {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits":    cmdExits,
-			"github":   cmdGitHub,
-			"s3":       cmdS3,
-			"tarzst":   cmdTarZst,
-			"waitfile": cmdWaitFile,
-			"within":   cmdWithin,
+			"buildids":   cmdBuildIDs,
+			"exits":      cmdExits,
+			"github":     cmdGitHub,
+			"jsonlines":  cmdJSONLines,
+			"s3":         cmdS3,
+			"tarzst":     cmdTarZst,
+			"tracecheck": cmdTraceCheck,
+			"waitfile":   cmdWaitFile,
+			"within":     cmdWithin,
 		},
 	})
 }

@@ -50,10 +50,16 @@ func (t *transfer) rate() string {
 	return fmt.Sprintf("%d bytes in %.2f s (%.1f MB/s)", n, secs, mbps)
 }
 
-func (t *transfer) done() {
+// done ends the transfer; ok says whether it succeeded.
+func (t *transfer) done(ok bool) {
 	close(t.stop)
 	<-t.ended
 	t.r.moved.Add(t.bytes.Load())
+	if !ok {
+		noun := map[string]string{"Downloading": "Download", "Uploading": "Upload"}[t.verb]
+		t.r.report.Debug(fmt.Sprintf("%s of %s failed: %s", noun, t.key, t.rate()))
+		return
+	}
 	past := map[string]string{"Downloading": "Downloaded", "Uploading": "Uploaded"}[t.verb]
 	t.r.report.Debug(fmt.Sprintf("%s %s: %s", past, t.key, t.rate()))
 }

@@ -104,13 +104,17 @@ func (r *Remote) Restore(ctx context.Context, key, root string, found func()) bo
 		found()
 	}
 	t := r.track("Downloading", key)
-	stats, err := archive.Extract(ctx, t.reader(body), root)
-	t.done()
+	src := &watchedReader{r: body}
+	stats, err := archive.Extract(ctx, t.reader(src), root)
+	t.done(err == nil)
 	if err != nil {
 		var unsafe *archive.UnsafeEntryError
 		switch {
 		case errors.Is(err, archive.ErrCorrupt) || errors.As(err, &unsafe):
 			r.report.Warn(fmt.Sprintf("remote cache: archive %s is unusable, ignoring it: %v", key, err))
+		case src.failed() == nil:
+			// Not the store: the cache root could not be written.
+			r.report.Warn(fmt.Sprintf("remote cache: cannot restore %s into %s: %v", key, root, err))
 		default:
 			r.fail("restoring "+key, err)
 		}
@@ -134,14 +138,18 @@ func (r *Remote) Save(ctx context.Context, key, root string, paths []string) boo
 		return false
 	}
 	t := r.track("Uploading", key)
-	_, err = archive.Write(ctx, t.writer(w), root, paths, archive.WriteOptions{})
+	dst := &watchedWriter{w: w}
+	_, err = archive.Write(ctx, t.writer(dst), root, paths, archive.WriteOptions{})
 	if err != nil {
 		cancel() // abandon the upload: no partial archive appears
 	}
 	cerr := w.Close()
-	t.done()
+	t.done(err == nil && cerr == nil)
 	switch {
-	case err != nil && isLocal(err):
+	case err != nil && dst.failed() == nil:
+		// Not the store: the outputs could not be archived (missing, a
+		// link Extract would refuse, changed while archiving). The store
+		// stays in use, for the log and other tasks.
 		r.report.Warn(fmt.Sprintf("remote cache: cannot archive the outputs: %v", err))
 		return false
 	case err != nil:
@@ -154,10 +162,58 @@ func (r *Remote) Save(ctx context.Context, key, root string, paths []string) boo
 	return true
 }
 
-// isLocal tells a failure to read the outputs from a failure of the store.
-func isLocal(err error) bool {
-	var pe *os.PathError
-	return errors.As(err, &pe) || errors.Is(err, os.ErrNotExist)
+// watchedReader remembers the error of the store's reader, to tell a
+// failure of the store from a failure to write the files it holds. The
+// zstd decoder may read from its own goroutine.
+type watchedReader struct {
+	r   io.Reader
+	mu  sync.Mutex
+	err error
+}
+
+func (w *watchedReader) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if err != nil && err != io.EOF {
+		w.mu.Lock()
+		if w.err == nil {
+			w.err = err
+		}
+		w.mu.Unlock()
+	}
+	return n, err
+}
+
+func (w *watchedReader) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// watchedWriter remembers the error of the store's writer, to tell a
+// failure of the store from a failure to read the outputs. The archive
+// may write from several goroutines.
+type watchedWriter struct {
+	w   io.Writer
+	mu  sync.Mutex
+	err error
+}
+
+func (w *watchedWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil {
+		w.mu.Lock()
+		if w.err == nil {
+			w.err = err
+		}
+		w.mu.Unlock()
+	}
+	return n, err
+}
+
+func (w *watchedWriter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
 }
 
 // LatestHash returns the newest hash of job built on branch.

@@ -38,8 +38,9 @@ func githubHelper(inv *invocation, s *config.Settings, stdin io.Reader, stdout, 
 		if err != nil {
 			return err
 		}
-		if !servesHost(req["host"], app.APIURL()) {
-			return nil // another helper's host: say nothing, git asks the next one
+		if p := req["protocol"]; (p != "" && p != "https") || !servesHost(req["host"], app.APIURL()) {
+			// Not GitHub over https: say nothing, git asks the next helper.
+			return nil
 		}
 	}
 	if err := (state.Dir{Root: s.StateDir}).Prepare(); err != nil {

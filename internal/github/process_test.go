@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/taskrunner/taskrunner/internal/config"
+	"github.com/taskrunner/taskrunner/internal/flock"
 )
 
 // helperEnv names the variable that turns the test binary into a helper
@@ -65,7 +66,7 @@ func helperLock() int {
 		return 1
 	}
 	ts := &TokenSource{dir: s.StateDir}
-	if _, err := lockFile(context.Background(), ts.lockPath()); err != nil {
+	if _, err := flock.Lock(context.Background(), ts.lockPath(), 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/taskrunner/taskrunner/internal/flock"
 )
 
 // Names of the token cache and its lock in the state directory. The lock is
@@ -136,7 +138,7 @@ func (s *TokenSource) underLock(ctx context.Context, usable func(token) bool) (s
 		return "", fmt.Errorf("github: cannot create the state directory for the token cache: %w", err)
 	}
 	lctx, cancel := context.WithTimeout(ctx, lockWait)
-	unlock, err := lockFile(lctx, s.lockPath())
+	unlock, err := flock.Lock(lctx, s.lockPath(), 0o600)
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {

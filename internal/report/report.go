@@ -58,7 +58,7 @@ var ErrNoBuild = errors.New("no such build")
 
 // Latest returns the id of the newest build in the state directory.
 func Latest(st state.Dir) (string, error) {
-	ids, err := builds(st)
+	ids, err := st.Builds()
 	if err != nil {
 		return "", err
 	}
@@ -68,28 +68,10 @@ func Latest(st state.Dir) (string, error) {
 	return ids[len(ids)-1], nil
 }
 
-// builds lists the build ids, oldest first.
-func builds(st state.Dir) ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(st.Root, "builds"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, e := range entries {
-		if e.IsDir() {
-			ids = append(ids, e.Name())
-		}
-	}
-	sort.Strings(ids)
-	return ids, nil
-}
-
 // Summarize reads the build id of st.
 func Summarize(st state.Dir, id string) (*Summary, error) {
-	if info, err := os.Stat(st.Build(id)); err != nil || !info.IsDir() || strings.ContainsAny(id, "/") {
+	// "." and ".." would name the builds folder and the state directory.
+	if info, err := os.Stat(st.Build(id)); err != nil || !info.IsDir() || strings.ContainsAny(id, "/") || strings.Trim(id, ".") == "" {
 		return nil, fmt.Errorf("%w %q in %s: see the ids with ls %s", ErrNoBuild, id, filepath.Join(st.Root, "builds"), filepath.Join(st.Root, "builds"))
 	}
 	jobs, err := readJobs(st, id)
@@ -164,7 +146,7 @@ func readJobs(st state.Dir, id string) ([]Job, error) {
 // lastRuns finds, for each job, how long its newest real run before build
 // id took, looking back through the builds still in the state directory.
 func lastRuns(st state.Dir, id string) map[string]float64 {
-	ids, _ := builds(st)
+	ids, _ := st.Builds()
 	found := map[string]float64{}
 	for i := len(ids) - 1; i >= 0; i-- {
 		if ids[i] >= id {
@@ -206,14 +188,21 @@ func (s *Summary) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "build %s\n", s.Build)
 	fmt.Fprintf(&b, "%-*s  %-12s  %9s  %4s  %10s  %s\n", width, "JOB", "OUTCOME", "TIME", "EXIT", "CACHE", "WHY IT RAN")
 	for _, j := range s.Jobs {
-		cache := "-"
+		cache, reason := "-", "-"
 		if j.CacheBytes != nil {
 			cache = bytesText(*j.CacheBytes)
 		}
-		fmt.Fprintf(&b, "%-*s  %-12s  %9s  %4d  %10s  %s\n", width, j.Name, j.Outcome, durationText(j.Duration), j.Exit, cache, j.Reason)
+		if j.Reason != "" {
+			reason = j.Reason
+		}
+		fmt.Fprintf(&b, "%-*s  %-12s  %9s  %4d  %10s  %s\n", width, j.Name, j.Outcome, durationText(j.Duration), j.Exit, cache, reason)
 	}
 	t := s.Totals
-	fmt.Fprintf(&b, "%d jobs: %d run, %d skipped, %d restored, %d failed", t.Jobs, t.Run, t.Skipped, t.Restored, t.Failed)
+	jobs := "jobs"
+	if t.Jobs == 1 {
+		jobs = "job"
+	}
+	fmt.Fprintf(&b, "%d %s: %d run, %d skipped, %d restored, %d failed", t.Jobs, jobs, t.Run, t.Skipped, t.Restored, t.Failed)
 	if t.AlreadyDone > 0 {
 		fmt.Fprintf(&b, ", %d already done", t.AlreadyDone)
 	}

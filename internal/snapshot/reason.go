@@ -32,13 +32,8 @@ func explain(saved *state.SavedHash, listing, raw string) string {
 		return ReasonNoSaved
 	}
 	now := parseListing(listing)
-	var old map[string]string
-	rawChanged := true
-	if prefix, ok := strings.CutSuffix(saved.HashInput, raw); ok && isListing(prefix) {
-		old, rawChanged = parseListing(prefix), false
-	} else {
-		old = parseGlued(saved.HashInput, now)
-	}
+	old, oldRaw := splitSaved(saved.HashInput, now, raw)
+	rawChanged := oldRaw != raw
 
 	var added, removed, modified []string
 	for p, e := range now {
@@ -80,18 +75,6 @@ func names(paths []string) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(paths[:maxNamed], ", "), len(paths)-maxNamed)
 }
 
-func isListing(s string) bool {
-	if s == "" {
-		return true
-	}
-	for _, line := range strings.Split(s, "\n") {
-		if !entryLine.MatchString(line) {
-			return false
-		}
-	}
-	return true
-}
-
 // parseListing maps each path of a listing to the rest of its line.
 func parseListing(s string) map[string]string {
 	m := map[string]string{}
@@ -114,25 +97,52 @@ func splitEntry(line string) (path, entry string, ok bool) {
 	return path, entry, true
 }
 
-// parseGlued reads the listing at the start of a saved hash input whose
-// raw inputs changed: they follow the last entry with no separator, so
-// that entry's path may carry raw text, which a path of now tells apart.
-func parseGlued(input string, now map[string]string) map[string]string {
-	m := map[string]string{}
-	for _, line := range strings.Split(input, "\n") {
-		path, entry, ok := splitEntry(line)
-		if !ok {
-			break
-		}
-		if _, known := now[path]; !known {
-			for p := range now {
-				if strings.HasPrefix(path, p) && len(p) < len(path) {
-					path = p
-					break
-				}
+// splitSaved splits a saved hash input into its listing (path → rest of
+// the line) and its raw part. The raw inputs follow the listing with no
+// separator, so raw text may be glued to the path of the last entry (an
+// input with no entry at all is raw text alone). Where the path ends is
+// the first cut that holds of
+//
+//  1. the path is an input now and the raw part is the raw inputs of now,
+//  2. the path is an input now,
+//  3. the raw part is the raw inputs of now (the path was removed),
+//
+// else the whole text is the path.
+func splitSaved(input string, now map[string]string, raw string) (map[string]string, string) {
+	old := map[string]string{}
+	lines := strings.Split(input, "\n")
+	k := 0
+	for k < len(lines) && entryLine.MatchString(lines[k]) {
+		k++
+	}
+	if k == 0 {
+		return old, input
+	}
+	for _, line := range lines[:k-1] {
+		path, entry, _ := splitEntry(line)
+		old[path] = entry
+	}
+	entry, last, _ := strings.Cut(lines[k-1], "\t")
+	rest := ""
+	if k < len(lines) {
+		rest = "\n" + strings.Join(lines[k:], "\n")
+	}
+	isInput := func(path string) bool { _, ok := now[path]; return ok }
+	rules := []func(path, rawPart string) bool{
+		func(path, rawPart string) bool { return isInput(path) && rawPart == raw },
+		func(path, _ string) bool { return isInput(path) },
+		func(_, rawPart string) bool { return rawPart == raw },
+	}
+	cut := len(last)
+found:
+	for _, holds := range rules {
+		for c := len(last); c > 0; c-- {
+			if holds(last[:c], last[c:]+rest) {
+				cut = c
+				break found
 			}
 		}
-		m[path] = entry
 	}
-	return m
+	old[last[:cut]] = entry
+	return old, last[cut:] + rest
 }

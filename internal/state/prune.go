@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -29,22 +30,10 @@ func (d Dir) Prune(keep int, current string) ([]string, error) {
 	if keep < 1 {
 		return nil, nil
 	}
-	entries, err := os.ReadDir(filepath.Join(d.Root, "builds"))
-	if err != nil {
+	ids, err := d.Builds()
+	if err != nil || len(ids) <= keep {
 		return nil, err
 	}
-	var ids []string
-	for _, e := range entries {
-		if e.IsDir() {
-			ids = append(ids, e.Name())
-		}
-	}
-	if len(ids) <= keep {
-		return nil, nil
-	}
-	// Build ids are UTC times of one fixed width: their order is the
-	// order in which the builds started.
-	sort.Strings(ids)
 	var removed []string
 	for _, id := range ids[:len(ids)-keep] {
 		if id == current || d.running(id) {
@@ -56,6 +45,27 @@ func (d Dir) Prune(keep int, current string) ([]string, error) {
 		removed = append(removed, id)
 	}
 	return removed, nil
+}
+
+// Builds returns the ids of the builds in the state directory, oldest
+// first: build ids are UTC times of one fixed width, so their order is the
+// order in which the builds started.
+func (d Dir) Builds() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(d.Root, "builds"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
 }
 
 // running reports whether a process of build id still holds it.

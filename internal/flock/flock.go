@@ -1,4 +1,6 @@
-package github
+// Package flock is taskrunner's one file lock: an exclusive flock(2) that
+// a waiter can give up on.
+package flock
 
 import (
 	"context"
@@ -8,14 +10,15 @@ import (
 	"syscall"
 )
 
-// lockFile takes an exclusive flock(2) on path, creating the file if need
-// be, and waits for it as long as ctx allows. The lock excludes every other
-// holder of a lock on that file, in this process or any other on the
+// Lock takes an exclusive flock(2) on path, creating the file with perm if
+// need be, and waits for it as long as ctx allows. The lock excludes every
+// other holder of a lock on that file, in this process or any other on the
 // machine, since each call opens the file anew; the kernel releases it when
 // the holder exits, however it exits, so a killed process never leaves it
-// held. The returned function releases it.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+// held. The file is close-on-exec: no child inherits the lock. The
+// returned function releases it.
+func Lock(ctx context.Context, path string, perm os.FileMode) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, perm)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the lock: %w", err)
 	}
