@@ -18,8 +18,8 @@ import (
 // The commands below look at the builds of a script's state directory
 // ($TASKRUNNER_STATE_DIRECTORY/builds).
 
-// cmdBuildIDs sets BUILD to the id of the newest build, BUILD_1 … BUILD_N
-// to the ids of all builds, oldest first, and NBUILDS to their number:
+// cmdBuildIDs sets BUILD to the id of the newest build, and BUILD_1 …
+// BUILD_N to the ids of all builds, oldest first:
 //
 //	buildids
 func cmdBuildIDs(ts *testscript.TestScript, neg bool, args []string) {
@@ -30,7 +30,6 @@ func cmdBuildIDs(ts *testscript.TestScript, neg bool, args []string) {
 	for i, id := range ids {
 		ts.Setenv("BUILD_"+strconv.Itoa(i+1), id)
 	}
-	ts.Setenv("NBUILDS", strconv.Itoa(len(ids)))
 	if len(ids) > 0 {
 		ts.Setenv("BUILD", ids[len(ids)-1])
 	}
@@ -49,10 +48,13 @@ func buildIDs(ts *testscript.TestScript) []string {
 	return ids
 }
 
-// traceSlack is how far a phase or nested job may seem to stick out of the
-// job around it: event times are whole microseconds, start times come from
-// the wall clock and durations from the monotonic one.
-const traceSlack = 1000 // µs
+// How far an event may seem to stick out of the one around it, in µs. On
+// one lane, times are whole microseconds of one process's monotonic clock;
+// across lanes, processes agree through the wall clock.
+const (
+	laneSlack  = 2
+	traceSlack = 1000
+)
 
 // traceEvent is an event of trace.json, every field checked.
 type traceEvent struct {
@@ -78,22 +80,33 @@ func (e traceEvent) end() int64 { return *e.TS + *e.Dur }
 // format's; a complete event (ph X) has dur ≥ 0; the build is named by one
 // process_name event; every lane (tid) has a thread_name event naming its
 // job, one job event, and phases that lie inside that job's span; the
-// outcome is one taskrunner writes. Every line of trace.events is an event,
-// and trace.json holds them all. With -nested CHILD:PARENT, the job CHILD
-// is on another lane than PARENT and its span lies inside PARENT's:
+// outcome is one taskrunner writes. The events of a lane nest properly, as
+// the viewer needs them to. Every line of trace.events is an event, and
+// trace.json holds them all. With -nested CHILD:PARENT, the job CHILD is on
+// another lane than PARENT and its span lies inside PARENT's. With -phases
+// JOB, the phases of JOB follow its line, in the order they started, each
+// after the phases it lies in: "  run/hash inputs".
 //
-//	tracecheck [-nested CHILD:PARENT]...
+//	tracecheck [-nested CHILD:PARENT]... [-phases JOB]...
 func cmdTraceCheck(ts *testscript.TestScript, neg bool, args []string) {
+	const usage = "usage: tracecheck [-nested CHILD:PARENT]... [-phases JOB]..."
 	if neg {
-		ts.Fatalf("usage: tracecheck [-nested CHILD:PARENT]...")
+		ts.Fatalf(usage)
 	}
 	var nested [][2]string
+	showPhases := map[string]bool{}
 	for ; len(args) > 0; args = args[2:] {
-		if args[0] != "-nested" || len(args) < 2 || !strings.Contains(args[1], ":") {
-			ts.Fatalf("usage: tracecheck [-nested CHILD:PARENT]...")
+		switch {
+		case len(args) < 2:
+			ts.Fatalf(usage)
+		case args[0] == "-nested" && strings.Contains(args[1], ":"):
+			child, parent, _ := strings.Cut(args[1], ":")
+			nested = append(nested, [2]string{child, parent})
+		case args[0] == "-phases":
+			showPhases[args[1]] = true
+		default:
+			ts.Fatalf(usage)
 		}
-		child, parent, _ := strings.Cut(args[1], ":")
-		nested = append(nested, [2]string{child, parent})
 	}
 	ids := buildIDs(ts)
 	if len(ids) == 0 {
@@ -161,17 +174,13 @@ func cmdTraceCheck(ts *testscript.TestScript, neg bool, args []string) {
 	if processNames != 1 || events[0].Name != "process_name" {
 		ts.Fatalf("tracecheck: %d process_name events, want one, first", processNames)
 	}
+	phasePaths := map[int][]string{} // tid → phases, as paths
 	for tid, ps := range phases {
 		job, ok := jobs[tid]
 		if !ok {
 			ts.Fatalf("tracecheck: lane %d (%s) has phases but no job event", tid, lanes[tid])
 		}
-		for _, p := range ps {
-			if *p.TS < *job.TS-traceSlack || p.end() > job.end()+traceSlack {
-				ts.Fatalf("tracecheck: phase %s [%d, %d] sticks out of its job %s [%d, %d]",
-					p.Name, *p.TS, p.end(), job.Name, *job.TS, job.end())
-			}
-		}
+		phasePaths[tid] = nestPhases(ts, job, ps)
 	}
 
 	var lines []string
@@ -180,7 +189,13 @@ func cmdTraceCheck(ts *testscript.TestScript, neg bool, args []string) {
 		if lanes[tid] != job.Name {
 			ts.Fatalf("tracecheck: job %s on lane %d named %q", job.Name, tid, lanes[tid])
 		}
-		lines = append(lines, checkJobArgs(ts, job))
+		line := checkJobArgs(ts, job)
+		if showPhases[job.Name] {
+			for _, p := range phasePaths[tid] {
+				line += "\n  " + p
+			}
+		}
+		lines = append(lines, line)
 		byName[job.Name] = append(byName[job.Name], job)
 	}
 	for _, n := range nested {
@@ -200,6 +215,42 @@ func cmdTraceCheck(ts *testscript.TestScript, neg bool, args []string) {
 	for _, line := range lines {
 		fmt.Fprintln(ts.Stdout(), line)
 	}
+}
+
+// nestPhases checks that the phases of a job lie inside it and nest
+// properly (two phases are disjoint or one holds the other), and returns
+// them in the order they started, each as the path of the phases it lies
+// in and its name.
+func nestPhases(ts *testscript.TestScript, job traceEvent, phases []traceEvent) []string {
+	sort.SliceStable(phases, func(i, j int) bool {
+		if *phases[i].TS != *phases[j].TS {
+			return *phases[i].TS < *phases[j].TS
+		}
+		return phases[i].end() > phases[j].end()
+	})
+	inside := func(in, out traceEvent) bool {
+		return *in.TS >= *out.TS-laneSlack && in.end() <= out.end()+laneSlack
+	}
+	var paths []string
+	stack := []traceEvent{job}
+	names := []string{}
+	for _, p := range phases {
+		for len(stack) > 1 && !inside(p, stack[len(stack)-1]) {
+			top := stack[len(stack)-1]
+			if *p.TS < top.end()-laneSlack {
+				ts.Fatalf("tracecheck: job %s: phases %s [%d, %d] and %s [%d, %d] overlap",
+					job.Name, top.Name, *top.TS, top.end(), p.Name, *p.TS, p.end())
+			}
+			stack, names = stack[:len(stack)-1], names[:len(names)-1]
+		}
+		if !inside(p, stack[len(stack)-1]) {
+			ts.Fatalf("tracecheck: phase %s [%d, %d] sticks out of its job %s [%d, %d]",
+				p.Name, *p.TS, p.end(), job.Name, *job.TS, job.end())
+		}
+		stack, names = append(stack, p), append(names, p.Name)
+		paths = append(paths, strings.Join(names, "/"))
+	}
+	return paths
 }
 
 // checkJobArgs checks the args of a job event and returns its line.

@@ -32,6 +32,9 @@ type blobStore struct {
 	// answers a bare 404 for a missing bucket as for a missing key. It is
 	// nil for the folder store.
 	bucketExists func(ctx context.Context) (bool, error)
+	// writerOptions adds the implementation's own options to a writer's;
+	// nil when it has none.
+	writerOptions func(*blob.WriterOptions)
 }
 
 var _ Store = (*blobStore)(nil)
@@ -99,7 +102,11 @@ func (s *blobStore) NewWriter(ctx context.Context, key, contentType string) (io.
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
-	w, err := s.bucket.NewWriter(ctx, key, &blob.WriterOptions{ContentType: contentType})
+	opts := &blob.WriterOptions{ContentType: contentType}
+	if s.writerOptions != nil {
+		s.writerOptions(opts)
+	}
+	w, err := s.bucket.NewWriter(ctx, key, opts)
 	if err != nil {
 		return nil, s.fail("put", key, err)
 	}

@@ -1,7 +1,9 @@
 package cache
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"io"
 	"os"
@@ -11,6 +13,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/taskrunner/taskrunner/internal/cache/s3test"
 )
 
 // lines records what a Remote reports, by kind.
@@ -43,9 +50,12 @@ func (b *brokenStore) NewWriter(context.Context, string, string) (io.WriteCloser
 	b.calls.Add(1)
 	return nil, errDown
 }
-func (b *brokenStore) Exists(context.Context, string) (bool, error) { b.calls.Add(1); return false, errDown }
-func (b *brokenStore) Describe() string                             { return "broken://" }
-func (b *brokenStore) Close() error                                 { return nil }
+func (b *brokenStore) Exists(context.Context, string) (bool, error) {
+	b.calls.Add(1)
+	return false, errDown
+}
+func (b *brokenStore) Describe() string { return "broken://" }
+func (b *brokenStore) Close() error     { return nil }
 
 // slowStore hands out readers that deliver their object a little at a time.
 type slowStore struct {
@@ -253,5 +263,48 @@ func TestRemoteProgress(t *testing.T) {
 	}
 	if !done {
 		t.Errorf("no Downloaded debug line in %q", rep.get("debug"))
+	}
+}
+
+// TestRemoteS3Multipart: an archive of several upload parts goes up as a
+// multipart upload, with the part size and concurrency of uploadBuffers,
+// and comes back whole.
+func TestRemoteS3Multipart(t *testing.T) {
+	env := s3test.Bucket(t)
+	ctx := testCtx(t)
+	store := openS3Env(t, env, defaultLimits)
+	defer store.Close()
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "out"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 3*uploadPartSize+12345) // random: the archive is as big
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "out", "big.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep := &lines{}
+	r := NewRemote(store, "", "", "", rep)
+	key := r.Archive("job", "", "abc")
+	if !r.Save(ctx, key, root, []string{"out"}) {
+		t.Fatalf("Save: %q", rep.get("warn"))
+	}
+	head, err := s3test.Client(env).HeadObject(ctx, &s3.HeadObjectInput{Bucket: &env.Bucket, Key: aws.String("taskrunner/" + key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A multipart upload's ETag is "<md5 of the parts' md5s>-<parts>".
+	if etag := aws.ToString(head.ETag); !strings.HasSuffix(strings.Trim(etag, `"`), "-4") {
+		t.Errorf("ETag %s: want a multipart upload of 4 parts", etag)
+	}
+	dest := t.TempDir()
+	if !r.Restore(ctx, key, dest, nil) {
+		t.Fatalf("Restore: %q", rep.get("warn"))
+	}
+	got, err := os.ReadFile(filepath.Join(dest, "out", "big.bin"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("restored big.bin: %d bytes, %v; want the %d bytes saved", len(got), err, len(data))
 	}
 }

@@ -16,6 +16,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -152,11 +153,48 @@ func openS3(ctx context.Context, st s3Settings, lim limits) (Store, error) {
 		base:         "s3://" + st.bucket + "/" + st.prefix,
 		explain:      func(err error) error { return explainS3(st, err) },
 		bucketExists: bucketExists,
+		writerOptions: func(o *blob.WriterOptions) {
+			uploadBuffers(o, client, checksums)
+		},
 	}
 	if st.endpoint != "" {
 		s.at = " at " + redactURL(st.endpoint)
 	}
 	return s, nil
+}
+
+// Uploads go to S3 in parts of uploadPartSize, uploadConcurrency at a time.
+// The SDK's transfer manager holds uploadConcurrency+1 parts in memory, so
+// these bound an upload's memory whatever the archive's size: 20 MiB. The
+// SDK's defaults (five parts of 8 MiB, and a first read of 16 MiB) would
+// take 64 MiB, as much again as the archive writer. Three parts in flight
+// keep a loopback server or a nearby S3 busy; 5 MiB is S3's smallest part,
+// and allows archives up to 48 GiB (10,000 parts).
+const (
+	uploadPartSize    = 5 << 20
+	uploadConcurrency = 3
+)
+
+// uploadBuffers sets a writer's part size and concurrency. gocloud passes
+// those two on to the SDK's transfer manager, but not the size of the first
+// read, which decides between a single PUT and a multipart upload (16 MiB by
+// default): the writer's transfer manager is replaced by one configured in
+// full, which reads one part first.
+func uploadBuffers(o *blob.WriterOptions, client *s3.Client, checksums aws.RequestChecksumCalculation) {
+	o.BufferSize = uploadPartSize
+	o.MaxConcurrency = uploadConcurrency
+	o.BeforeWrite = func(as func(any) bool) error {
+		var tm *transfermanager.Client
+		if as(&tm) && tm != nil {
+			*tm = *transfermanager.New(client, func(t *transfermanager.Options) {
+				t.RequestChecksumCalculation = checksums // as gocloud sets it
+				t.PartSizeBytes = uploadPartSize
+				t.Concurrency = uploadConcurrency
+				t.MultipartUploadThreshold = uploadPartSize
+			})
+		}
+		return nil
+	}
 }
 
 // redactURL returns raw without user info, query or fragment, or "(custom

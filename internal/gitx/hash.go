@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // PathspecError is an input pathspec that cannot be hashed.
@@ -123,6 +124,17 @@ func copyIndex(index string) (string, error) {
 	_, err = io.Copy(dst, src)
 	if cerr := dst.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		// The copy keeps the index's mtime. Git hashes again a file whose
+		// stat matches its entry when the entry is not older than the
+		// index (racily clean): a file changed in the same second as it
+		// was added, with the same size. A copy dated now would hide such
+		// a change, and the task would be skipped.
+		var info fs.FileInfo
+		if info, err = src.Stat(); err == nil {
+			err = os.Chtimes(name, time.Time{}, info.ModTime())
+		}
 	}
 	if err != nil {
 		removeIndex(name)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestHashInputsSpecExample(t *testing.T) {
@@ -409,5 +410,38 @@ func TestHashInputsSplitIndexAndWorktree(t *testing.T) {
 	got, err = HashInputs(context.Background(), wt, []string{"."})
 	if err != nil || got != want {
 		t.Errorf("worktree: listing = %q, %v; want %q", got, err, want)
+	}
+}
+
+// A file rewritten with the same size in the second it was added in has
+// the stat its index entry recorded: git hashes it again only because the
+// entry is not older than the index (racily clean). The copy of the index
+// that HashInputs works on must keep that, or the change goes unseen. The
+// test makes the case certain: the file keeps its mtime, the entry and the
+// index share it, and ctime is not compared.
+func TestHashInputsRacilyClean(t *testing.T) {
+	dir := newRepo(t)
+	gitT(t, dir, nil, "config", "core.trustctime", "false")
+	file := filepath.Join(dir, "a.txt")
+	then := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	writeFiles(t, dir, map[string]string{"a.txt": "one\n"})
+	if err := os.Chtimes(file, then, then); err != nil {
+		t.Fatal(err)
+	}
+	gitT(t, dir, nil, "add", "a.txt")
+	if err := os.Chtimes(filepath.Join(dir, ".git", "index"), then, then); err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string]string{"a.txt": "two\n"})
+	if err := os.Chtimes(file, then, then); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := HashInputs(context.Background(), dir, []string{"a.txt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "100644 blob " + blobSHA("two\n") + "\ta.txt"; got != want {
+		t.Errorf("listing = %q, want %q: the change of a racily clean file went unseen", got, want)
 	}
 }

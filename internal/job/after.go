@@ -28,13 +28,8 @@ func (r *run) after(status int) int {
 	}
 	// The post-unpack commands come before the hash is saved, so that a
 	// failing one leaves the task to run again next time.
-	endUnpack := r.phase("post-unpack")
-	defer endUnpack()
-	for _, c := range a.Args.Cmds {
-		if st := r.postUnpack(c); st != 0 {
-			r.out.Printf(output.Error, "post-unpack command failed with exit code %d: %s", st, c)
-			return st
-		}
+	if st := r.postUnpackAll(a.Args.Cmds); st != 0 {
+		return st
 	}
 	if err := r.state.SaveHash(r.opt.Name, *a.Pending); err != nil {
 		r.out.Printf(output.Error, "cannot save the input hash: %v", err)
@@ -66,6 +61,22 @@ func (r *run) saveRemote(a snapshot.After) {
 		return
 	}
 	r.remote.SetLatest(ctx, r.opt.Name, branch, a.Pending.Hash)
+}
+
+// postUnpackAll runs the post-unpack commands, in order, as one phase of
+// the trace, and returns the status of the first that fails, or 0.
+func (r *run) postUnpackAll(cmds []string) int {
+	if len(cmds) == 0 {
+		return 0
+	}
+	defer r.phase("post-unpack")()
+	for _, c := range cmds {
+		if st := r.postUnpack(c); st != 0 {
+			r.out.Printf(output.Error, "post-unpack command failed with exit code %d: %s", st, c)
+			return st
+		}
+	}
+	return 0
 }
 
 // postUnpack runs one post-unpack command with `sh -c`; its stdout and

@@ -26,8 +26,9 @@ func (r *run) openTrace() {
 		start = r.started
 	}
 	if r.started.Before(start) {
-		// The toplevel started a moment before the build it made.
-		r.started = start
+		// The toplevel started a moment before the build it made. Add keeps
+		// the monotonic reading that the trace measures with.
+		r.started = r.started.Add(start.Sub(r.started))
 	}
 	rec, err := trace.Open(r.state.Build(r.buildID), start)
 	if err != nil {

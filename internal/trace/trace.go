@@ -55,10 +55,15 @@ const buildPID = 1
 // Recorder appends one process's events to a build's trace. A nil
 // *Recorder records nothing, so callers need not check.
 type Recorder struct {
-	mu    sync.Mutex
-	f     *os.File
-	start time.Time
-	tid   int
+	mu sync.Mutex
+	f  *os.File
+	// opened is when the recorder was opened, offset how long after the
+	// build's start that was. Times count from opened on the monotonic
+	// clock, so that the events of one process line up to the microsecond
+	// even if the wall clock moves while it runs.
+	opened time.Time
+	offset time.Duration
+	tid    int
 }
 
 // Open returns a recorder for the build in buildDir, which started at
@@ -69,7 +74,8 @@ func Open(buildDir string, start time.Time) (*Recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the build trace: %w", err)
 	}
-	return &Recorder{f: f, start: start, tid: os.Getpid()}, nil
+	now := time.Now()
+	return &Recorder{f: f, opened: now, offset: now.Sub(start), tid: os.Getpid()}, nil
 }
 
 // Close closes the recorder's file.
@@ -80,7 +86,10 @@ func (r *Recorder) Close() error {
 	return r.f.Close()
 }
 
-func (r *Recorder) micros(t time.Time) int64 { return t.Sub(r.start).Microseconds() }
+// micros is the time of t in the trace: microseconds since the build started.
+func (r *Recorder) micros(t time.Time) int64 {
+	return max(0, (r.offset + t.Sub(r.opened)).Microseconds())
+}
 
 // Lane names this process's lane in the viewer.
 func (r *Recorder) Lane(name string) {
