@@ -50,19 +50,25 @@ func (e *PathspecError) Unwrap() error { return e.err }
 // that git would add (e.g. it is empty) is not an error: it adds nothing to
 // the listing, as it did in the old tool.
 //
-// It runs three git processes: rev-parse, add and ls-files.
+// It runs two git processes, add and ls-files, and a third, rev-parse, only
+// when the repository is not a plain one (see locate).
 func HashInputs(ctx context.Context, dir string, pathspecs []string) (string, error) {
 	if len(pathspecs) == 0 {
 		return "", errors.New("no inputs to hash")
 	}
-	out, err := run(ctx, dir, nil, "rev-parse", "--show-toplevel", "--git-path", "index")
-	if err != nil {
-		return "", inRepo(dir, err)
+	top, index, found := locate(dir)
+	if !found {
+		out, err := run(ctx, dir, nil, "rev-parse", "--show-toplevel", "--git-path", "index")
+		if err != nil {
+			return "", inRepo(dir, err)
+		}
+		var ok bool
+		top, index, ok = strings.Cut(strings.TrimSuffix(string(out), "\n"), "\n")
+		if !ok || top == "" || index == "" {
+			return "", fmt.Errorf("git rev-parse: unexpected output %q", out)
+		}
 	}
-	top, index, ok := strings.Cut(strings.TrimSuffix(string(out), "\n"), "\n")
-	if !ok || top == "" || index == "" {
-		return "", fmt.Errorf("git rev-parse: unexpected output %q", out)
-	}
+	var err error
 	if !filepath.IsAbs(index) {
 		// --git-path is relative to dir, and git runs the next commands
 		// in dir too, but GIT_INDEX_FILE must not depend on that.
@@ -87,7 +93,7 @@ func HashInputs(ctx context.Context, dir string, pathspecs []string) (string, er
 	// configuration from changing the hash, which caches share between
 	// machines.
 	args = append([]string{"-c", "core.quotePath=true", "ls-files", "--stage", "--full-name", "--"}, pathspecs...)
-	out, err = run(ctx, dir, env, args...)
+	out, err := run(ctx, dir, env, args...)
 	if err != nil {
 		return "", inRepo(dir, err)
 	}

@@ -25,16 +25,15 @@ func (r *run) openTrace() {
 	if !ok {
 		start = r.started
 	}
-	if r.started.Before(start) {
-		// The toplevel started a moment before the build it made. Add keeps
-		// the monotonic reading that the trace measures with.
-		r.started = r.started.Add(start.Sub(r.started))
-	}
 	rec, err := trace.Open(r.state.Build(r.buildID), start)
 	if err != nil {
 		return
 	}
 	r.trace = rec
+	if s := rec.Start(); r.started.Before(s) {
+		// The toplevel started a moment before the build it made.
+		r.started = s
+	}
 	rec.Lane(r.opt.Name)
 }
 

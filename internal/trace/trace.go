@@ -86,6 +86,15 @@ func (r *Recorder) Close() error {
 	return r.f.Close()
 }
 
+// Start returns when the build started, on the clock of this recorder:
+// an event that starts then is at 0 in the trace.
+func (r *Recorder) Start() time.Time {
+	if r == nil {
+		return time.Time{}
+	}
+	return r.opened.Add(-r.offset)
+}
+
 // micros is the time of t in the trace: microseconds since the build started.
 func (r *Recorder) micros(t time.Time) int64 {
 	return max(0, (r.offset + t.Sub(r.opened)).Microseconds())

@@ -18,6 +18,9 @@ func TestRecorderFinishRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if ts := r.micros(r.Start()); ts != 0 {
+		t.Errorf("the build's start is at %d µs in the trace, want 0", ts)
+	}
 	r.Lane("build")
 	r.Phase("lock wait")()
 	r.Complete("build", CatJob, start.Add(10*time.Millisecond), start.Add(30*time.Millisecond), map[string]any{"outcome": "ran", "exit": 0})
@@ -138,6 +141,9 @@ func TestNilRecorder(t *testing.T) {
 	r.Lane("x")
 	r.Phase("y")()
 	r.Complete("z", CatJob, time.Now(), time.Now(), nil)
+	if !r.Start().IsZero() {
+		t.Errorf("Start of a nil recorder = %v, want the zero time", r.Start())
+	}
 	if err := r.Close(); err != nil {
 		t.Errorf("Close of a nil recorder: %v", err)
 	}
