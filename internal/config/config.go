@@ -39,6 +39,10 @@ type Settings struct {
 	MainBranch      string        // TASKRUNNER_MAIN_BRANCH; empty: untracked
 	// FallbackBranches is TASKRUNNER_FALLBACK_BRANCHES split on white space.
 	FallbackBranches []string
+	// DetachedBranch names the branch when HEAD is detached: GITHUB_HEAD_REF,
+	// which GitHub Actions sets to the pull request's branch while it checks
+	// out the merge commit.
+	DetachedBranch string
 	// CommitStatus is TASKRUNNER_ENABLE_COMMIT_STATUS.
 	CommitStatus bool
 	// KeepBuilds is TASKRUNNER_KEEP_BUILDS, default 50: the toplevel
@@ -142,6 +146,7 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		UploadLogs:       flag("TASKRUNNER_UPLOAD_LOGS"),
 		MainBranch:       get("TASKRUNNER_MAIN_BRANCH"),
 		FallbackBranches: strings.Fields(get("TASKRUNNER_FALLBACK_BRANCHES")),
+		DetachedBranch:   get("GITHUB_HEAD_REF"),
 		CommitStatus:     flag("TASKRUNNER_ENABLE_COMMIT_STATUS"),
 	}
 	s.GitHub = GitHub{

@@ -7,7 +7,6 @@ import (
 	"syscall"
 
 	"github.com/taskrunner/taskrunner/internal/control"
-	"github.com/taskrunner/taskrunner/internal/gitx"
 	"github.com/taskrunner/taskrunner/internal/output"
 	"github.com/taskrunner/taskrunner/internal/snapshot"
 )
@@ -55,8 +54,8 @@ func (r *run) saveRemote(a snapshot.After) {
 	if !r.remote.Save(ctx, key, a.Outputs.Root, a.Outputs.Paths) || !a.Args.FuzzyCache {
 		return
 	}
-	branch, err := gitx.CurrentBranch(ctx, r.snap.Dir)
-	if err != nil || branch == "" {
+	branch := r.snap.CurrentBranch(ctx)
+	if branch == "" {
 		r.out.Printf(output.Debug, "remote cache: no current branch, latest hash not recorded")
 		return
 	}

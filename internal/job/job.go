@@ -197,6 +197,7 @@ func (r *run) run() (int, error) {
 		RootDir:          r.settings.RootDir,
 		MainBranch:       r.settings.MainBranch,
 		FallbackBranches: r.settings.FallbackBranches,
+		DetachedBranch:   r.settings.DetachedBranch,
 		Phase:            r.phase,
 	}
 	if r.remote != nil {

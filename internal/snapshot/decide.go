@@ -57,6 +57,9 @@ type Job struct {
 	MainBranch string
 	// FallbackBranches are tried for the fuzzy cache after the current one.
 	FallbackBranches []string
+	// DetachedBranch is the current branch when HEAD is detached; empty
+	// for none.
+	DetachedBranch string
 	// Phase, when set, marks a phase of the decision in the build trace:
 	// it is called at the start and returns the function that ends it.
 	Phase func(name string) func()

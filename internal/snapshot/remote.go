@@ -79,6 +79,17 @@ func (j *Job) mainBranchCommit(ctx context.Context) *string {
 	return &sha
 }
 
+// CurrentBranch is the branch the fuzzy cache reads and writes: the
+// checked-out branch, or DetachedBranch when HEAD is detached (as in a pull
+// request's run on GitHub Actions); empty when there is none.
+func (j *Job) CurrentBranch(ctx context.Context) string {
+	cur, err := gitx.CurrentBranch(ctx, j.Dir)
+	if err != nil || cur == "" {
+		return j.DetachedBranch
+	}
+	return cur
+}
+
 // restoreExact is step 6 of the decision: restore the archive of exactly
 // these inputs, when the inputs are committed.
 func (j *Job) restoreExact(ctx context.Context, a *Args, hash string) bool {
@@ -110,7 +121,7 @@ func (j *Job) restoreFuzzy(ctx context.Context, a *Args, saved *state.SavedHash)
 	}
 	defer j.phase("fuzzy restore")()
 	branches := j.FallbackBranches
-	if cur, err := gitx.CurrentBranch(ctx, j.Dir); err == nil && cur != "" {
+	if cur := j.CurrentBranch(ctx); cur != "" {
 		branches = append([]string{cur}, branches...)
 	}
 	for _, branch := range branches {
