@@ -106,7 +106,7 @@ func parse(args []string) (*invocation, error) {
 				switch {
 				case a == "--json" && !inv.summaryJSON:
 					inv.summaryJSON = true
-				case !strings.HasPrefix(a, "-") && inv.summaryBuild == "":
+				case a != "" && !strings.HasPrefix(a, "-") && inv.summaryBuild == "":
 					inv.summaryBuild = a
 				default:
 					return nil, &UsageError{"--summary takes a build id and --json, not " + a}

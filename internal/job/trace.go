@@ -34,7 +34,6 @@ func (r *run) openTrace() {
 		// The toplevel started a moment before the build it made.
 		r.started = s
 	}
-	rec.Lane(r.opt.Name)
 }
 
 // phase marks a phase of the job in the trace.
@@ -59,6 +58,9 @@ func (r *run) recordJob(status int, outcome string) {
 			}
 		}
 	}
+	// The lane is named with the job's event, so that a taskrunner that
+	// never got its lock (a signal while it waited) leaves no empty lane.
+	r.trace.Lane(r.opt.Name)
 	r.trace.Complete(r.opt.Name, trace.CatJob, r.started, time.Now(), args)
 	r.trace.Close()
 }
