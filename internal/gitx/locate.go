@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // gitEnv are git's variables that move the repository, its work tree or its
@@ -13,8 +14,11 @@ import (
 var gitEnv = []string{"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR",
 	"GIT_DISCOVERY_ACROSS_FILESYSTEM", "GIT_CONFIG_PARAMETERS"}
 
-// movedWorkTree matches configuration that places the work tree elsewhere.
-var movedWorkTree = regexp.MustCompile(`(?im)^\s*(worktree\s*=|bare\s*=\s*true)`)
+// movedWorkTree matches configuration that places the work tree elsewhere;
+// compiled on first use, not at every start.
+var movedWorkTree = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?im)^\s*(worktree\s*=|bare\s*=\s*true)`)
+})
 
 // locate finds the repository holding dir the way git does in the common
 // case, without starting a git process (this is the hot path of every
@@ -101,5 +105,5 @@ func plainRepo(gitdir string) bool {
 		}
 	}
 	cfg, err := os.ReadFile(filepath.Join(common, "config"))
-	return err == nil && !movedWorkTree.Match(cfg)
+	return err == nil && !movedWorkTree().Match(cfg)
 }

@@ -2,7 +2,6 @@ package snapshot
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -18,8 +17,22 @@ const (
 	ReasonFuzzy      = "main-branch commit changed (fuzzy)"
 )
 
-// entryLine is one line of an input listing: "MODE TYPE SHA\tPATH".
-var entryLine = regexp.MustCompile(`^[0-7]{6} [a-z]+ [0-9a-f]{40,64}\t(.*)$`)
+// isEntry reports whether line is one line of an input listing,
+// "MODE TYPE SHA\tPATH": six octal digits, a lowercase word, 40 to 64 hex
+// digits. (Written out rather than as a regular expression, whose
+// compilation every taskrunner would pay for at start.)
+func isEntry(line string) bool {
+	mode, rest, ok := strings.Cut(line, " ")
+	if !ok || len(mode) != 6 || strings.Trim(mode, "01234567") != "" {
+		return false
+	}
+	typ, rest, ok := strings.Cut(rest, " ")
+	if !ok || typ == "" || strings.Trim(typ, "abcdefghijklmnopqrstuvwxyz") != "" {
+		return false
+	}
+	sha, _, ok := strings.Cut(rest, "\t")
+	return ok && len(sha) >= 40 && len(sha) <= 64 && strings.Trim(sha, "0123456789abcdef") == ""
+}
 
 // maxNamed is how many paths of each kind a reason names.
 const maxNamed = 5
@@ -90,7 +103,7 @@ func parseListing(s string) map[string]string {
 }
 
 func splitEntry(line string) (path, entry string, ok bool) {
-	if !entryLine.MatchString(line) {
+	if !isEntry(line) {
 		return "", "", false
 	}
 	entry, path, _ = strings.Cut(line, "\t")
@@ -112,7 +125,7 @@ func splitSaved(input string, now map[string]string, raw string) (map[string]str
 	old := map[string]string{}
 	lines := strings.Split(input, "\n")
 	k := 0
-	for k < len(lines) && entryLine.MatchString(lines[k]) {
+	for k < len(lines) && isEntry(lines[k]) {
 		k++
 	}
 	if k == 0 {
