@@ -1,0 +1,83 @@
+package flock
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestExcludesAndReleases: a second holder waits until the first unlocks.
+func TestExcludesAndReleases(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	unlock, err := Lock(context.Background(), path, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan func())
+	go func() {
+		u, err := Lock(context.Background(), path, 0o600)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- u
+	}()
+	select {
+	case <-got:
+		t.Fatal("a second holder got the lock while the first held it")
+	case <-time.After(100 * time.Millisecond):
+	}
+	unlock()
+	select {
+	case u := <-got:
+		u()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second holder did not get the lock once it was released")
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("lock file mode = %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+}
+
+// TestGiveUp: a waiter whose context ends gets the context's error, and
+// does not hold the lock afterwards.
+func TestGiveUp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	unlock, err := Lock(context.Background(), path, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := Lock(ctx, path, 0o644); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Lock with an ended context = %v, want DeadlineExceeded", err)
+	}
+	unlock()
+	u, err := Lock(context.Background(), path, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u()
+}
+
+// TestOtherProcess: the lock excludes another process, here flock(1).
+func TestOtherProcess(t *testing.T) {
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("flock(1) is not on this machine")
+	}
+	path := filepath.Join(t.TempDir(), "x.lock")
+	unlock, err := Lock(context.Background(), path, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command("flock", "-n", path, "true").Run(); err == nil {
+		t.Fatal("another process took the lock while it was held")
+	}
+	unlock()
+	if err := exec.Command("flock", "-n", path, "true").Run(); err != nil {
+		t.Fatalf("another process could not take the released lock: %v", err)
+	}
+}
