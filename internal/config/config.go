@@ -19,6 +19,8 @@ const (
 	EnvToplevelStderr = "_taskrunner_toplevel_stderr"
 	EnvRequestPipe    = "_taskrunner_request_pipe"
 	EnvResponsePipe   = "_taskrunner_response_pipe"
+	// EnvJobs names the jobs a task runs under, innermost last, one a line.
+	EnvJobs = "_taskrunner_jobs"
 )
 
 // Settings are all the environment variables taskrunner reads.
@@ -103,6 +105,8 @@ type Inherited struct {
 	// script, e.g. by a redirected helper).
 	RequestPipe  int
 	ResponsePipe int
+	// Jobs are the jobs this taskrunner runs under, outermost first.
+	Jobs []string
 }
 
 // SettingError is a variable with a value taskrunner cannot use.
@@ -244,6 +248,9 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 				return nil, &SettingError{fd.name, v, "a file descriptor number"}
 			}
 			*fd.dst = n
+		}
+		if jobs := get(EnvJobs); jobs != "" {
+			in.Jobs = strings.Split(jobs, "\n")
 		}
 		s.Inherited = in
 	}

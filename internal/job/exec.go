@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -88,7 +89,7 @@ func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, int, e
 		Stderr: errW,
 		// Descriptors 3 to 6 in the task.
 		ExtraFiles:  []*os.File{r.streams.stdout, r.streams.stderr, ch.ChildRequests, ch.ChildResponses},
-		Env:         taskEnv(os.Environ(), r.buildID),
+		Env:         taskEnv(os.Environ(), r.buildID, r.jobs()),
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
 	if err := cmd.Start(); err != nil {
@@ -114,8 +115,9 @@ func unwrapPath(err error) error {
 
 // taskEnv is the environment of a task: taskrunner's own variables replace
 // any the environment already had.
-func taskEnv(env []string, buildID string) []string {
+func taskEnv(env []string, buildID string, jobs []string) []string {
 	ours := map[string]string{
+		config.EnvJobs:           strings.Join(jobs, "\n"),
 		config.EnvBuildID:        buildID,
 		config.EnvToplevelStdout: "3",
 		config.EnvToplevelStderr: "4",
@@ -125,25 +127,16 @@ func taskEnv(env []string, buildID string) []string {
 	}
 	out := make([]string, 0, len(env)+len(ours))
 	for _, kv := range env {
-		k, _, _ := cut(kv)
+		k, _, _ := strings.Cut(kv, "=")
 		if _, ok := ours[k]; !ok {
 			out = append(out, kv)
 		}
 	}
 	for _, k := range []string{config.EnvBuildID, config.EnvToplevelStdout, config.EnvToplevelStderr,
-		config.EnvRequestPipe, config.EnvResponsePipe, control.FunctionEnvName} {
+		config.EnvRequestPipe, config.EnvResponsePipe, config.EnvJobs, control.FunctionEnvName} {
 		out = append(out, k+"="+ours[k])
 	}
 	return out
-}
-
-func cut(kv string) (string, string, bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return kv, "", false
 }
 
 // wait waits for the command, passing SIGINT and SIGTERM on to its process

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -38,6 +39,10 @@ func Run(opt Options) (int, error) {
 	s := opt.Settings
 	if err := state.ValidJobName(opt.Name); err != nil {
 		return 0, err
+	}
+	if s.Inherited != nil && slices.Contains(s.Inherited.Jobs, opt.Name) {
+		// It would wait for its own lock for ever.
+		return 0, fmt.Errorf("task %q runs inside a task of the same name, which holds its lock: give one of them another name with -n", opt.Name)
 	}
 	st := state.Dir{Root: s.StateDir}
 	if err := st.Prepare(); err != nil {
@@ -78,6 +83,15 @@ func Run(opt Options) (int, error) {
 		_ = trace.Finish(st.Build(buildID), buildID)
 	}
 	return status, err
+}
+
+// jobs are the jobs the task runs under: this one and those above it.
+func (r *run) jobs() []string {
+	var up []string
+	if r.settings.Inherited != nil {
+		up = r.settings.Inherited.Jobs
+	}
+	return append(slices.Clip(up), r.opt.Name)
 }
 
 func finishedText(name string, status int) string {
