@@ -78,13 +78,8 @@ func maskOutput(s *config.Settings, stderr io.Writer) io.Writer {
 	}
 	f := os.NewFile(uintptr(fd), config.EnvToplevelStdout)
 	lock := output.NewWriteLock(state.Dir{Root: s.StateDir}.Build(s.Inherited.BuildID))
-	return sinkWriter{output.NewSink(f, lock)}
+	return output.NewSink(f, lock).Writer()
 }
-
-// sinkWriter writes whole lines to one of the build's toplevel streams.
-type sinkWriter struct{ s *output.Sink }
-
-func (w sinkWriter) Write(b []byte) (int, error) { w.s.Write(b); return len(b), nil }
 
 // readCredentialRequest reads git's `key=value` lines up to a blank line or
 // the end of input.

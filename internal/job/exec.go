@@ -187,6 +187,9 @@ type drain struct {
 	r    *pipe.Reader
 	w    *output.LineWriter
 	done chan struct{}
+	// gone is set when the toplevel's reader went away and the pipe was
+	// closed early on purpose.
+	gone bool
 }
 
 func startDrain(name string, f *os.File, w *output.LineWriter) *drain {
@@ -194,7 +197,12 @@ func startDrain(name string, f *os.File, w *output.LineWriter) *drain {
 	go func() {
 		defer close(d.done)
 		buf := make([]byte, 64<<10)
-		_, _ = io.CopyBuffer(w, d.r, buf)
+		if _, err := io.CopyBuffer(w, d.r, buf); errors.Is(err, output.ErrReaderGone) {
+			// Like the same pipeline without taskrunner: the task's next
+			// write gets SIGPIPE.
+			d.gone = true
+			d.r.Close()
+		}
 	}()
 	return d
 }
@@ -221,7 +229,7 @@ func (r *run) finishDrains(drains []*drain) {
 		}
 		d.r.Stop()
 		<-d.done
-		if !d.r.Closed() {
+		if !d.r.Closed() && !d.gone {
 			secs := strconv.FormatFloat(r.settings.DrainTimeout.Seconds(), 'f', -1, 64)
 			r.out.Printf(output.Warn, "taskrunner: Task did not close %s %s seconds after exiting.", d.name, secs)
 			r.out.Printf(output.Warn, "Perhaps the file descriptor was leaked to a background process?")

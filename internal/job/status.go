@@ -35,7 +35,7 @@ func (r *run) newStatuses(ctx context.Context, dir string) (*statuses, error) {
 	if err != nil {
 		return nil, err
 	}
-	tokens := github.NewTokenSource(app, r.settings.StateDir, rawWriter{r.stdout})
+	tokens := github.NewTokenSource(app, r.settings.StateDir, r.stdout.Writer())
 	client := github.NewClient(app, tokens)
 	client.Warn = func(msg string) { r.out.Printf(output.Warn, "%s", msg) }
 	if r.settings.Toplevel() {
@@ -45,12 +45,6 @@ func (r *run) newStatuses(ctx context.Context, dir string) (*statuses, error) {
 	}
 	return &statuses{client: client, tokens: tokens, name: r.opt.Name, dir: dir}, nil
 }
-
-// rawWriter writes to a sink as it is: for the `::add-mask::` lines that
-// GitHub Actions reads from the toplevel's stdout.
-type rawWriter struct{ s *output.Sink }
-
-func (w rawWriter) Write(b []byte) (int, error) { w.s.Write(b); return len(b), nil }
 
 func (s *statuses) commit(ctx context.Context) (string, error) {
 	s.once.Do(func() { s.sha, s.shaErr = gitx.Head(ctx, s.dir) })

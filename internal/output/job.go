@@ -2,10 +2,13 @@ package output
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -59,6 +62,9 @@ type Job struct {
 	log    []byte // scratch: formatted log lines
 	spool  *os.File
 	logErr error
+	// stdoutGone is set once the toplevel's stdout refused a write because
+	// its reader went away.
+	stdoutGone atomic.Bool
 }
 
 // NewJob returns the output of one job.
@@ -132,7 +138,9 @@ func (j *Job) emit(s Stream, lines []byte) {
 	case j.opt.Quiet:
 		j.hold(j.top)
 	case s == Stdout:
-		j.opt.Stdout.Write(j.top)
+		if err := j.opt.Stdout.Write(j.top); errors.Is(err, syscall.EPIPE) {
+			j.stdoutGone.Store(true)
+		}
 	default:
 		j.opt.Stderr.Write(j.top)
 	}
@@ -208,6 +216,12 @@ func (j *Job) release() {
 // s. Close it to pass on a last line that has no newline.
 func (j *Job) Writer(s Stream) *LineWriter { return &LineWriter{job: j, s: s} }
 
+// ErrReaderGone is returned by a LineWriter of the job's stdout once the
+// toplevel's stdout is a pipe whose reader went away (`taskrunner … | head`):
+// the caller stops reading the task's stdout, so that the task gets
+// SIGPIPE as it would in the same pipeline without taskrunner.
+var ErrReaderGone = errors.New("the reader of the toplevel's stdout went away")
+
 // LineWriter splits a byte stream into lines for a Job.
 type LineWriter struct {
 	job     *Job
@@ -236,6 +250,9 @@ func (w *LineWriter) Write(p []byte) (int, error) {
 	w.emitLines(lines)
 	w.partial = append(w.partial, p[last+1:]...)
 	w.cap()
+	if w.s == Stdout && w.job.stdoutGone.Load() {
+		return n, ErrReaderGone
+	}
 	return n, nil
 }
 

@@ -4,6 +4,7 @@
 package output
 
 import (
+	"io"
 	"os"
 	"sync"
 	"syscall"
@@ -25,16 +26,29 @@ func NewSink(f *os.File, lock *WriteLock) *Sink {
 	return &Sink{f: f, lock: lock, pipe: pipe}
 }
 
-// Write writes b, which holds whole lines, in one piece. Errors are ignored:
-// a reader that went away must not fail the build, and the log file still
-// has every line.
-func (s *Sink) Write(b []byte) {
+// Write writes b, which holds whole lines, in one piece. A reader that went
+// away must not fail the build, and the log file still has every line, so
+// the error is only for the caller to know.
+func (s *Sink) Write(b []byte) error {
 	if len(b) == 0 {
-		return
+		return nil
 	}
 	unlock := s.lock.lock(s.pipe)
-	_, _ = s.f.Write(b)
+	_, err := s.f.Write(b)
 	unlock()
+	return err
+}
+
+// Writer returns the sink as an io.Writer of whole lines that reports no
+// error, for text that must reach the toplevel as it is (the
+// `::add-mask::` lines GitHub Actions reads).
+func (s *Sink) Writer() io.Writer { return sinkWriter{s} }
+
+type sinkWriter struct{ s *Sink }
+
+func (w sinkWriter) Write(b []byte) (int, error) {
+	_ = w.s.Write(b)
+	return len(b), nil
 }
 
 // WriteLock serialises writes to the toplevel's streams across the goroutines
