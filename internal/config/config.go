@@ -19,6 +19,9 @@ const (
 	EnvToplevelStderr = "_taskrunner_toplevel_stderr"
 	EnvRequestPipe    = "_taskrunner_request_pipe"
 	EnvResponsePipe   = "_taskrunner_response_pipe"
+	// EnvStateDir is the state directory, which a taskrunner passes down to
+	// its task as an absolute path.
+	EnvStateDir = "TASKRUNNER_STATE_DIRECTORY"
 	// EnvJobs names the jobs a task runs under, innermost last, one a line.
 	EnvJobs = "_taskrunner_jobs"
 )
@@ -138,7 +141,7 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 	flag := func(name string) bool { return get(name) == "1" }
 
 	s := &Settings{
-		StateDir:         get("TASKRUNNER_STATE_DIRECTORY"),
+		StateDir:         get(EnvStateDir),
 		RootDir:          get("TASKRUNNER_ROOT_DIRECTORY"),
 		Debug:            flag("TASKRUNNER_DEBUG"),
 		LogInfo:          flag("TASKRUNNER_LOG_INFO"),
@@ -201,6 +204,11 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 	}
 	if s.StateDir == "" {
 		s.StateDir = "/tmp/taskrunner"
+	}
+	// Absolute, and passed down so (see EnvStateDir): a nested task started
+	// in another folder must find the same builds and locks.
+	if abs, err := filepath.Abs(s.StateDir); err == nil {
+		s.StateDir = abs
 	}
 	if s.RootDir == "" {
 		wd, err := os.Getwd()

@@ -89,7 +89,7 @@ func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, int, e
 		Stderr: errW,
 		// Descriptors 3 to 6 in the task.
 		ExtraFiles:  []*os.File{r.streams.stdout, r.streams.stderr, ch.ChildRequests, ch.ChildResponses},
-		Env:         taskEnv(os.Environ(), r.buildID, r.jobs()),
+		Env:         taskEnv(os.Environ(), r.settings.StateDir, r.buildID, r.jobs()),
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
 	if err := cmd.Start(); err != nil {
@@ -115,8 +115,9 @@ func unwrapPath(err error) error {
 
 // taskEnv is the environment of a task: taskrunner's own variables replace
 // any the environment already had.
-func taskEnv(env []string, buildID string, jobs []string) []string {
+func taskEnv(env []string, stateDir, buildID string, jobs []string) []string {
 	ours := map[string]string{
+		config.EnvStateDir:       stateDir,
 		config.EnvJobs:           strings.Join(jobs, "\n"),
 		config.EnvBuildID:        buildID,
 		config.EnvToplevelStdout: "3",
@@ -132,7 +133,7 @@ func taskEnv(env []string, buildID string, jobs []string) []string {
 			out = append(out, kv)
 		}
 	}
-	for _, k := range []string{config.EnvBuildID, config.EnvToplevelStdout, config.EnvToplevelStderr,
+	for _, k := range []string{config.EnvStateDir, config.EnvBuildID, config.EnvToplevelStdout, config.EnvToplevelStderr,
 		config.EnvRequestPipe, config.EnvResponsePipe, config.EnvJobs, control.FunctionEnvName} {
 		out = append(out, k+"="+ours[k])
 	}
