@@ -53,22 +53,26 @@ func Open(ctx context.Context, cfg config.Cache) (Store, error) {
 	return open(ctx, cfg, defaultLimits)
 }
 
-// OpenRoot is Open for a caller that places keys itself: the store is the
-// whole bucket (or folder), and prefix is where Open's store would have put
-// its keys. Task logs live beside the cache, under their own prefix, in
-// the same bucket.
-func OpenRoot(ctx context.Context, cfg config.Cache) (store Store, prefix string, err error) {
+// Locate is Open for a caller that places keys itself and opens the store
+// only when it needs it: it checks cfg at once, without opening anything,
+// and returns the function that opens the store (the whole bucket, or
+// folder) and the prefix under which Open's store would have put its keys.
+// Task logs live beside the cache, under their own prefix, in the same
+// bucket. A nil open means no remote cache is set.
+//
+// Opening an S3 store with the AWS credential chain reads the AWS
+// configuration, a few milliseconds that a task skipped by its local hash
+// should not pay.
+func Locate(cfg config.Cache) (open func(context.Context) (Store, error), prefix string, err error) {
 	loc, err := resolve(cfg)
 	if err != nil || loc == nil {
 		return nil, "", err
 	}
 	if loc.dir != "" {
-		store, err = openFolder(loc.dir)
-		return store, "", err
+		return func(context.Context) (Store, error) { return openFolder(loc.dir) }, "", nil
 	}
 	prefix, loc.s3.prefix = loc.s3.prefix, ""
-	store, err = openS3(ctx, loc.s3, defaultLimits)
-	return store, prefix, err
+	return func(ctx context.Context) (Store, error) { return openS3(ctx, loc.s3, defaultLimits) }, prefix, nil
 }
 
 // open is Open with the network limits as a parameter, for tests.

@@ -34,7 +34,11 @@ type Reporter interface {
 // process then leaves the store alone, so a dead endpoint costs its
 // timeouts once.
 type Remote struct {
+	// store is the store; open, when set, opens it on first use.
 	store       Store
+	open        func(context.Context) (Store, error)
+	openOnce    sync.Once
+	openErr     error
 	prefix      string
 	logsPrefix  string
 	logsViewURL string
@@ -53,6 +57,29 @@ type Remote struct {
 func NewRemote(store Store, prefix, logsPrefix, logsViewURL string, report Reporter) *Remote {
 	return &Remote{store: store, prefix: prefix, logsPrefix: logsPrefix, logsViewURL: logsViewURL,
 		report: report, progressEvery: 5 * time.Second}
+}
+
+// NewLazyRemote is NewRemote for a store that open opens on first use (see
+// Locate); a store that cannot be opened is a failure of the store.
+func NewLazyRemote(open func(context.Context) (Store, error), prefix, logsPrefix, logsViewURL string, report Reporter) *Remote {
+	r := NewRemote(nil, prefix, logsPrefix, logsViewURL, report)
+	r.open = open
+	return r
+}
+
+// get returns the store, opening it on first use, or nil when it cannot be
+// used.
+func (r *Remote) get(ctx context.Context) Store {
+	r.openOnce.Do(func() {
+		if r.store == nil && r.open != nil {
+			r.store, r.openErr = r.open(ctx)
+		}
+	})
+	if r.openErr != nil {
+		r.fail("opening the store", r.openErr)
+		return nil
+	}
+	return r.store
 }
 
 // Transferred returns the bytes of archives moved so far, both ways.
@@ -90,7 +117,11 @@ func (r *Remote) Restore(ctx context.Context, key, root string, found func()) bo
 	if !r.usable() {
 		return false
 	}
-	body, err := r.store.Get(ctx, key)
+	store := r.get(ctx)
+	if store == nil {
+		return false
+	}
+	body, err := store.Get(ctx, key)
 	if errors.Is(err, ErrNotFound) {
 		r.report.Debug("remote cache: no archive " + key)
 		return false
@@ -132,7 +163,11 @@ func (r *Remote) Save(ctx context.Context, key, root string, paths []string) boo
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := r.store.NewWriter(ctx, key, "application/zstd")
+	store := r.get(ctx)
+	if store == nil {
+		return false
+	}
+	w, err := store.NewWriter(ctx, key, "application/zstd")
 	if err != nil {
 		r.fail("uploading "+key, err)
 		return false
@@ -222,7 +257,11 @@ func (r *Remote) LatestHash(ctx context.Context, job, branch string) (string, bo
 		return "", false
 	}
 	key := r.latestKey(job, branch)
-	body, err := r.store.Get(ctx, key)
+	store := r.get(ctx)
+	if store == nil {
+		return "", false
+	}
+	body, err := store.Get(ctx, key)
 	if errors.Is(err, ErrNotFound) {
 		r.report.Debug("remote cache: no latest hash " + key)
 		return "", false
@@ -271,7 +310,11 @@ func (r *Remote) put(ctx context.Context, key, contentType string, body io.Reade
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := r.store.NewWriter(ctx, key, contentType)
+	store := r.get(ctx)
+	if store == nil {
+		return false
+	}
+	w, err := store.NewWriter(ctx, key, contentType)
 	if err != nil {
 		r.fail("uploading "+key, err)
 		return false

@@ -308,3 +308,45 @@ func TestRemoteS3Multipart(t *testing.T) {
 		t.Errorf("restored big.bin: %d bytes, %v; want the %d bytes saved", len(got), err, len(data))
 	}
 }
+
+// TestLazyRemoteOpensOnce: a lazy remote opens its store only when a task
+// first needs it (a task skipped by its local hash never does), once; a
+// store that cannot be opened is one warn line and then misses.
+func TestLazyRemoteOpensOnce(t *testing.T) {
+	folder, err := openFolder(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opened atomic.Int64
+	rep := &lines{}
+	r := NewLazyRemote(func(context.Context) (Store, error) {
+		opened.Add(1)
+		return folder, nil
+	}, "", "", "", rep)
+	if opened.Load() != 0 {
+		t.Fatal("the store was opened before anything needed it")
+	}
+	ctx := context.Background()
+	r.LatestHash(ctx, "job", "main")
+	r.SetLatest(ctx, "job", "main", "abc")
+	if h, ok := r.LatestHash(ctx, "job", "main"); !ok || h != "abc" {
+		t.Errorf("LatestHash = %q, %v; want abc, true", h, ok)
+	}
+	if n := opened.Load(); n != 1 {
+		t.Errorf("the store was opened %d times, want 1", n)
+	}
+
+	rep = &lines{}
+	r = NewLazyRemote(func(context.Context) (Store, error) {
+		opened.Add(1)
+		return nil, errors.New("no such bucket setting")
+	}, "", "", "", rep)
+	for i := 0; i < 3; i++ {
+		if _, ok := r.LatestHash(ctx, "job", "main"); ok {
+			t.Fatal("a store that cannot be opened gave a hash")
+		}
+	}
+	if w := rep.get("warn"); len(w) != 1 || !strings.Contains(w[0], "opening the store") {
+		t.Errorf("warn lines = %q, want one about opening the store", w)
+	}
+}

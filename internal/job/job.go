@@ -244,11 +244,11 @@ func (r *run) run() (int, error) {
 // openRemote opens the remote cache, when one is configured.
 func (r *run) openRemote() (*cache.Remote, error) {
 	cfg := r.settings.Cache
-	store, prefix, err := cache.OpenRoot(context.Background(), cfg)
-	if err != nil || store == nil {
+	open, prefix, err := cache.Locate(cfg)
+	if err != nil || open == nil {
 		return nil, err
 	}
-	return cache.NewRemote(store, prefix, cfg.LogsPrefix, cfg.LogsViewURL, reporter{r.out}), nil
+	return cache.NewLazyRemote(open, prefix, cfg.LogsPrefix, cfg.LogsViewURL, reporter{r.out}), nil
 }
 
 // uploadLog uploads the job's log when TASKRUNNER_UPLOAD_LOGS is on, and
