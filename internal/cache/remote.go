@@ -197,58 +197,56 @@ func (r *Remote) Save(ctx context.Context, key, root string, paths []string) boo
 	return true
 }
 
-// watchedReader remembers the error of the store's reader, to tell a
-// failure of the store from a failure to write the files it holds. The
-// zstd decoder may read from its own goroutine.
-type watchedReader struct {
-	r   io.Reader
+// firstError keeps the first error it is given. The archive's zstd coder
+// reads and writes from goroutines of its own, so it is safe for
+// concurrent use.
+type firstError struct {
 	mu  sync.Mutex
 	err error
+}
+
+func (f *firstError) keep(err error) {
+	f.mu.Lock()
+	if f.err == nil {
+		f.err = err
+	}
+	f.mu.Unlock()
+}
+
+func (f *firstError) failed() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// watchedReader remembers the error of the store's reader, to tell a
+// failure of the store from a failure to write the files it holds.
+type watchedReader struct {
+	r io.Reader
+	firstError
 }
 
 func (w *watchedReader) Read(p []byte) (int, error) {
 	n, err := w.r.Read(p)
 	if err != nil && err != io.EOF {
-		w.mu.Lock()
-		if w.err == nil {
-			w.err = err
-		}
-		w.mu.Unlock()
+		w.keep(err)
 	}
 	return n, err
 }
 
-func (w *watchedReader) failed() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
-}
-
 // watchedWriter remembers the error of the store's writer, to tell a
-// failure of the store from a failure to read the outputs. The archive
-// may write from several goroutines.
+// failure of the store from a failure to read the outputs.
 type watchedWriter struct {
-	w   io.Writer
-	mu  sync.Mutex
-	err error
+	w io.Writer
+	firstError
 }
 
 func (w *watchedWriter) Write(p []byte) (int, error) {
 	n, err := w.w.Write(p)
 	if err != nil {
-		w.mu.Lock()
-		if w.err == nil {
-			w.err = err
-		}
-		w.mu.Unlock()
+		w.keep(err)
 	}
 	return n, err
-}
-
-func (w *watchedWriter) failed() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
 }
 
 // LatestHash returns the newest hash of job built on branch.
