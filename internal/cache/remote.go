@@ -158,23 +158,15 @@ func (r *Remote) Restore(ctx context.Context, key, root string, found func()) bo
 // Save uploads an archive of paths, relative to root, as key. It reports
 // whether the archive was stored.
 func (r *Remote) Save(ctx context.Context, key, root string, paths []string) bool {
-	if !r.usable() {
-		return false
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	store := r.get(ctx)
-	if store == nil {
-		return false
-	}
-	w, err := store.NewWriter(ctx, key, "application/zstd")
-	if err != nil {
-		r.fail("uploading "+key, err)
+	w, ok := r.writer(ctx, key, "application/zstd")
+	if !ok {
 		return false
 	}
 	t := r.track("Uploading", key)
 	dst := &watchedWriter{w: w}
-	_, err = archive.Write(ctx, t.writer(dst), root, paths, archive.WriteOptions{})
+	_, err := archive.Write(ctx, t.writer(dst), root, paths, archive.WriteOptions{})
 	if err != nil {
 		cancel() // abandon the upload: no partial archive appears
 	}
@@ -302,19 +294,29 @@ func (r *Remote) UploadLog(ctx context.Context, buildID, job, path string) strin
 	return r.logsViewURL + name
 }
 
-func (r *Remote) put(ctx context.Context, key, contentType string, body io.Reader) bool {
+// writer starts the upload of key; false when the store is not usable or
+// refused it (already reported). Cancelling ctx abandons the upload.
+func (r *Remote) writer(ctx context.Context, key, contentType string) (io.WriteCloser, bool) {
 	if !r.usable() {
-		return false
+		return nil, false
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	store := r.get(ctx)
 	if store == nil {
-		return false
+		return nil, false
 	}
 	w, err := store.NewWriter(ctx, key, contentType)
 	if err != nil {
 		r.fail("uploading "+key, err)
+		return nil, false
+	}
+	return w, true
+}
+
+func (r *Remote) put(ctx context.Context, key, contentType string, body io.Reader) bool {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, ok := r.writer(ctx, key, contentType)
+	if !ok {
 		return false
 	}
 	if _, err := io.Copy(w, body); err != nil {

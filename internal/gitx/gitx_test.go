@@ -164,7 +164,6 @@ func TestNotRepository(t *testing.T) {
 			return err
 		},
 		"MergeBase": func() error { _, err := MergeBase(ctx, dir, "main"); return err },
-		"TopLevel":  func() error { _, err := TopLevel(ctx, dir); return err },
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {

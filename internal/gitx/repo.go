@@ -60,12 +60,6 @@ func MergeBase(ctx context.Context, dir, ref string) (string, error) {
 	return base, err
 }
 
-// TopLevel returns the absolute path of the root of the working tree that
-// holds dir (`git rev-parse --show-toplevel`).
-func TopLevel(ctx context.Context, dir string) (string, error) {
-	return line(ctx, dir, "rev-parse", "--show-toplevel")
-}
-
 // line runs git and returns its output without the final newline.
 func line(ctx context.Context, dir string, args ...string) (string, error) {
 	out, err := run(ctx, dir, nil, args...)

@@ -96,19 +96,16 @@ func HashOf(hashInput string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// HashInput returns the hash input of a snapshot call: the input listing,
-// followed directly by the raw inputs joined with newlines.
-func HashInput(ctx context.Context, dir string, a *Args) (string, error) {
-	listing, err := inputListing(ctx, dir, a)
-	return listing + strings.Join(a.Raw, "\n"), err
-}
-
-// inputListing is the file part of the hash input.
-func inputListing(ctx context.Context, dir string, a *Args) (string, error) {
-	if len(a.Inputs) == 0 {
-		return "", nil
+// HashInput returns the hash input of a snapshot call, the input listing
+// followed directly by the raw inputs joined with newlines, and the listing
+// alone (to say later what changed).
+func HashInput(ctx context.Context, dir string, a *Args) (input, listing string, err error) {
+	if len(a.Inputs) > 0 {
+		if listing, err = gitx.HashInputs(ctx, dir, a.Inputs); err != nil {
+			return "", "", err
+		}
 	}
-	return gitx.HashInputs(ctx, dir, a.Inputs)
+	return listing + strings.Join(a.Raw, "\n"), listing, nil
 }
 
 // Decide handles one snapshot call.
@@ -137,13 +134,11 @@ func (j *Job) Decide(ctx context.Context, rawArgs []string) (Verdict, error) {
 
 	// 2. Hash the inputs.
 	endHash := j.phase("hash inputs")
-	listing, err := inputListing(ctx, j.Dir, a)
+	input, listing, err := HashInput(ctx, j.Dir, a)
 	endHash()
 	if err != nil {
 		return Verdict{}, err
 	}
-	raw := strings.Join(a.Raw, "\n")
-	input := listing + raw
 	hash := HashOf(input)
 	j.Report.Debug("snapshot: inputs hash " + hash)
 
@@ -184,7 +179,7 @@ func (j *Job) Decide(ctx context.Context, rawArgs []string) (Verdict, error) {
 	if j.Force {
 		j.reason = ReasonForced
 	} else {
-		j.reason = explain(saved, listing, raw)
+		j.reason = explain(saved, listing, input[len(listing):])
 	}
 
 	// 8. Warm up with a recent build of the same task.

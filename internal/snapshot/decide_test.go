@@ -69,7 +69,7 @@ func TestHashInput(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := HashInput(context.Background(), dir, a)
+			got, _, err := HashInput(context.Background(), dir, a)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +82,7 @@ func TestHashInput(t *testing.T) {
 
 func TestHashInputRawNeedsNoRepository(t *testing.T) {
 	a := &Args{Raw: []string{"x"}}
-	got, err := HashInput(context.Background(), t.TempDir(), a)
+	got, _, err := HashInput(context.Background(), t.TempDir(), a)
 	if err != nil || got != "x" {
 		t.Errorf("HashInput(raw x) outside a repository = %q, %v; want \"x\", nil", got, err)
 	}

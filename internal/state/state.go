@@ -84,16 +84,6 @@ func (d Dir) NewBuild(t time.Time) (string, error) {
 	}
 }
 
-// PrepareBuild creates the folders of the build id, if missing.
-func (d Dir) PrepareBuild(id string) error {
-	for _, sub := range []string{"logs", "results"} {
-		if err := mkdir(filepath.Join(d.Build(id), sub)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func mkdir(path string) error {
 	if err := os.MkdirAll(path, 0o755); err != nil {
 		var pe *os.PathError

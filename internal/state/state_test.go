@@ -22,8 +22,9 @@ func newDir(t *testing.T) Dir {
 
 func TestPrepare(t *testing.T) {
 	d := newDir(t)
-	if err := d.PrepareBuild("2026-11-29T16:40:00.123456Z"); err != nil {
-		t.Fatal(err)
+	at := time.Date(2026, 11, 29, 16, 40, 0, 123456000, time.UTC)
+	if id, err := d.NewBuild(at); err != nil || id != "2026-11-29T16:40:00.123456Z" {
+		t.Fatalf("NewBuild = %q, %v", id, err)
 	}
 	for _, sub := range []string{"locks", "hash", "builds/2026-11-29T16:40:00.123456Z/logs", "builds/2026-11-29T16:40:00.123456Z/results"} {
 		if fi, err := os.Stat(filepath.Join(d.Root, sub)); err != nil || !fi.IsDir() {
@@ -164,8 +165,8 @@ func TestSaveHashLeavesNoTemporaryFile(t *testing.T) {
 
 func TestResult(t *testing.T) {
 	d := newDir(t)
-	const id = "2026-11-29T16:40:00.123456Z"
-	if err := d.PrepareBuild(id); err != nil {
+	id, err := d.NewBuild(time.Date(2026, 11, 29, 16, 40, 0, 123456000, time.UTC))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if n, ok, err := d.Result(id, "build"); n != 0 || ok || err != nil {
@@ -188,10 +189,11 @@ func TestResult(t *testing.T) {
 	if _, ok, _ := d.Result(id, "other"); ok {
 		t.Error("Result of another job found")
 	}
-	if err := d.PrepareBuild("other-build"); err != nil {
+	other, err := d.NewBuild(time.Date(2026, 11, 29, 16, 41, 0, 0, time.UTC))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := d.Result("other-build", "build"); ok {
+	if _, ok, _ := d.Result(other, "build"); ok {
 		t.Error("Result in another build found")
 	}
 	// A file with a newline, as a person or a shell might write it, reads.
@@ -298,4 +300,22 @@ func ctx0(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestNewBuildUnique: two toplevels that start in the same microsecond get
+// two builds.
+func TestNewBuildUnique(t *testing.T) {
+	d := newDir(t)
+	at := time.Date(2026, 11, 29, 16, 40, 0, 123456000, time.UTC)
+	a, err := d.NewBuild(at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := d.NewBuild(at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b || b != "2026-11-29T16:40:00.123457Z" {
+		t.Errorf("NewBuild twice at one time = %q, %q; want %q then the next microsecond", a, b, a)
+	}
 }
