@@ -109,11 +109,12 @@ func (r *Remote) fail(what string, err error) {
 	})
 }
 
-// Restore extracts archive into root and reports whether it did. found, if
+// Restore extracts archive into root, where paths are the task's outputs,
+// and reports whether it did. found, if
 // not nil, is called once the archive is known to exist. A missing archive
 // is a miss; an unusable one (corrupt, truncated, unsafe) is a miss with a
 // warn line.
-func (r *Remote) Restore(ctx context.Context, key, root string, found func()) bool {
+func (r *Remote) Restore(ctx context.Context, key, root string, paths []string, found func()) bool {
 	if !r.usable() {
 		return false
 	}

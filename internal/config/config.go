@@ -48,6 +48,10 @@ type Settings struct {
 	// which GitHub Actions sets to the pull request's branch while it checks
 	// out the merge commit.
 	DetachedBranch string
+	// BaseBranch is GITHUB_BASE_REF: on GitHub Actions, the branch a pull
+	// request merges into. A build on a detached HEAD never records the
+	// latest hash of that branch.
+	BaseBranch string
 	// CommitStatus is TASKRUNNER_ENABLE_COMMIT_STATUS.
 	CommitStatus bool
 	// KeepBuilds is TASKRUNNER_KEEP_BUILDS, default 50: the toplevel
@@ -96,6 +100,12 @@ type Cache struct {
 	Prefix      string // TASKRUNNER_REMOTE_CACHE_PREFIX, default "taskrunner/"
 	LogsPrefix  string // TASKRUNNER_LOGS_PREFIX
 	LogsViewURL string // TASKRUNNER_LOGS_VIEW_URL
+	// SigningKey is TASKRUNNER_CACHE_SIGNING_KEY: the text of an OpenSSH
+	// ed25519 private key that signs every object the build uploads.
+	SigningKey string
+	// TrustedKeys is TASKRUNNER_CACHE_TRUSTED_KEYS: public keys, one a line;
+	// with any, only objects signed by one of them are restored.
+	TrustedKeys string
 }
 
 // Inherited holds the variables a subtask finds in its environment.
@@ -154,6 +164,7 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		MainBranch:       get("TASKRUNNER_MAIN_BRANCH"),
 		FallbackBranches: strings.Fields(get("TASKRUNNER_FALLBACK_BRANCHES")),
 		DetachedBranch:   get("GITHUB_HEAD_REF"),
+		BaseBranch:       get("GITHUB_BASE_REF"),
 		CommitStatus:     flag("TASKRUNNER_ENABLE_COMMIT_STATUS"),
 	}
 	s.GitHub = GitHub{
@@ -180,6 +191,8 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		Prefix:      prefix,
 		LogsPrefix:  get("TASKRUNNER_LOGS_PREFIX"),
 		LogsViewURL: get("TASKRUNNER_LOGS_VIEW_URL"),
+		SigningKey:  get("TASKRUNNER_CACHE_SIGNING_KEY"),
+		TrustedKeys: get("TASKRUNNER_CACHE_TRUSTED_KEYS"),
 	}
 	if s.Cache.Region == "" {
 		s.Cache.Region = "eu-central-1"

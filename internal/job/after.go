@@ -54,9 +54,9 @@ func (r *run) saveRemote(a snapshot.After) {
 	if !r.remote.Save(ctx, key, a.Outputs.Root, a.Outputs.Paths) || !a.Args.FuzzyCache {
 		return
 	}
-	branch := r.snap.CurrentBranch(ctx)
+	branch, why := r.snap.LatestBranch(ctx, a.Committed)
 	if branch == "" {
-		r.out.Printf(output.Debug, "remote cache: no current branch, latest hash not recorded")
+		r.out.Printf(output.Debug, "remote cache: latest hash not recorded: %s", why)
 		return
 	}
 	r.remote.SetLatest(ctx, r.opt.Name, branch, a.Pending.Hash)

@@ -206,6 +206,7 @@ func (r *run) run() (int, error) {
 		MainBranch:       r.settings.MainBranch,
 		FallbackBranches: r.settings.FallbackBranches,
 		DetachedBranch:   r.settings.DetachedBranch,
+		BaseBranch:       r.settings.BaseBranch,
 		Phase:            r.phase,
 	}
 	if r.remote != nil {

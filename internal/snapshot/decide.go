@@ -60,6 +60,10 @@ type Job struct {
 	// DetachedBranch is the current branch when HEAD is detached; empty
 	// for none.
 	DetachedBranch string
+	// BaseBranch is the branch a pull request merges into, when known: like
+	// the main and fallback branches, a build on a detached HEAD never
+	// records its latest hash.
+	BaseBranch string
 	// Phase, when set, marks a phase of the decision in the build trace:
 	// it is called at the start and returns the function that ends it.
 	Phase func(name string) func()
@@ -77,6 +81,9 @@ type Job struct {
 	restored bool
 	// fuzzy is set when a fuzzy cache warmed the task up.
 	fuzzy bool
+	// committed is set when the inputs had no uncommitted changes; it is
+	// only known when the remote cache applies to the task.
+	committed bool
 	// reason says why the task runs.
 	reason string
 	// out are the task's outputs, resolved.
@@ -158,6 +165,9 @@ func (j *Job) Decide(ctx context.Context, rawArgs []string) (Verdict, error) {
 	// 4. Remember the hash, saved if the task succeeds.
 	j.pending = &state.SavedHash{Hash: hash, HashInput: input}
 	j.pending.MainBranchCommit = j.mainBranchCommit(ctx)
+	if j.Remote != nil && a.RemoteCache() {
+		j.committed = j.inputsCommitted(ctx, a)
+	}
 	remote := j.Remote != nil && a.RemoteCache() && !j.Force
 
 	// 5. Prime cache mode: record the inputs without running.
@@ -204,6 +214,10 @@ type After struct {
 	Restored bool
 	// Fuzzy is set when a fuzzy cache warmed the task up.
 	Fuzzy bool
+	// Committed is set when the remote cache applies to the task and its
+	// inputs had no uncommitted changes: only then may the build move a
+	// branch's latest hash.
+	Committed bool
 	// Reason says why the task ran; empty when it did not.
 	Reason string
 	// Outputs are the task's outputs, resolved.
@@ -223,5 +237,5 @@ func (j *Job) Called() bool {
 func (j *Job) After() After {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return After{InputsChanged: j.changed, Pending: j.pending, Skipped: j.skipped, Restored: j.restored, Fuzzy: j.fuzzy, Reason: j.reason, Outputs: j.out, Args: j.args}
+	return After{InputsChanged: j.changed, Pending: j.pending, Skipped: j.skipped, Restored: j.restored, Fuzzy: j.fuzzy, Committed: j.committed, Reason: j.reason, Outputs: j.out, Args: j.args}
 }

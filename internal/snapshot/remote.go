@@ -3,7 +3,9 @@ package snapshot
 import (
 	"context"
 	"fmt"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/taskrunner/taskrunner/internal/gitx"
@@ -15,9 +17,11 @@ import (
 type Remote interface {
 	// Archive names the archive of a job's outputs for an input hash.
 	Archive(job, version, hash string) string
-	// Restore extracts archive into root and reports whether it did. It
-	// calls found, if not nil, once the archive is known to exist.
-	Restore(ctx context.Context, archive, root string, found func()) bool
+	// Restore puts the outputs paths held by archive in place under root and reports whether
+	// it did. It calls found, if not nil, once the archive is known to
+	// exist.
+	// Paths are relative to root, and only they may be written.
+	Restore(ctx context.Context, archive, root string, paths []string, found func()) bool
 	// LatestHash returns the newest hash of job built on branch.
 	LatestHash(ctx context.Context, job, branch string) (string, bool)
 }
@@ -79,6 +83,44 @@ func (j *Job) mainBranchCommit(ctx context.Context) *string {
 	return &sha
 }
 
+// inputsCommitted reports whether the inputs of a have no uncommitted
+// changes (raw inputs alone have none).
+func (j *Job) inputsCommitted(ctx context.Context, a *Args) bool {
+	if len(a.Inputs) == 0 {
+		return true
+	}
+	clean, err := gitx.IsClean(ctx, j.Dir, a.Inputs)
+	if err != nil {
+		j.Report.Debug("snapshot: cannot tell whether the inputs are committed: " + err.Error())
+	}
+	return err == nil && clean
+}
+
+// LatestBranch returns the branch whose latest hash a successful build of
+// the task may record, or "" and the reason it may record none. A build
+// records nothing when its inputs had uncommitted changes (its outputs are
+// no branch's latest build), and a build on a detached HEAD, whose branch
+// comes from the environment (GITHUB_HEAD_REF, which a pull request from a
+// fork chooses), never records the main branch's, a fallback branch's or
+// the pull request's base branch's: a pull request must not be able to
+// choose what the fuzzy cache of those branches restores.
+func (j *Job) LatestBranch(ctx context.Context, committed bool) (branch, why string) {
+	if !committed {
+		return "", "the inputs have uncommitted changes"
+	}
+	cur, err := gitx.CurrentBranch(ctx, j.Dir)
+	if err == nil && cur != "" {
+		return cur, ""
+	}
+	if j.DetachedBranch == "" {
+		return "", "no current branch"
+	}
+	if j.DetachedBranch == j.MainBranch || j.DetachedBranch == j.BaseBranch || slices.Contains(j.FallbackBranches, j.DetachedBranch) {
+		return "", fmt.Sprintf("HEAD is detached, and %s is a protected branch", j.DetachedBranch)
+	}
+	return j.DetachedBranch, ""
+}
+
 // CurrentBranch is the branch the fuzzy cache reads and writes: the
 // checked-out branch, or DetachedBranch when HEAD is detached (as in a pull
 // request's run on GitHub Actions); empty when there is none.
@@ -93,17 +135,15 @@ func (j *Job) CurrentBranch(ctx context.Context) string {
 // restoreExact is step 6 of the decision: restore the archive of exactly
 // these inputs, when the inputs are committed.
 func (j *Job) restoreExact(ctx context.Context, a *Args, hash string) bool {
-	if len(a.Inputs) > 0 {
-		clean, err := gitx.IsClean(ctx, j.Dir, a.Inputs)
-		if err != nil || !clean {
-			j.Report.Debug("snapshot: inputs have uncommitted changes, not restoring from the remote cache")
-			return false
-		}
+	if !j.committed {
+		j.Report.Debug("snapshot: inputs have uncommitted changes, not restoring from the remote cache")
+		return false
 	}
 	defer j.phase("restore")()
 	archive := j.Remote.Archive(j.Name, a.CacheVersion, hash)
-	found := func() { j.Report.Info(fmt.Sprintf("Found remote cache %s, restoring", archive)) }
-	if !j.Remote.Restore(ctx, archive, j.out.Root, found) {
+	// The old tool's line names the archive without its folder.
+	found := func() { j.Report.Info(fmt.Sprintf("Found remote cache %s, restoring", path.Base(archive))) }
+	if !j.Remote.Restore(ctx, archive, j.out.Root, j.out.Paths, found) {
 		return false
 	}
 	j.Report.Info("Restored from remote cache")
@@ -129,7 +169,7 @@ func (j *Job) restoreFuzzy(ctx context.Context, a *Args, saved *state.SavedHash)
 		if !ok {
 			continue
 		}
-		if !j.Remote.Restore(ctx, j.Remote.Archive(j.Name, a.CacheVersion, hash), j.out.Root, nil) {
+		if !j.Remote.Restore(ctx, j.Remote.Archive(j.Name, a.CacheVersion, hash), j.out.Root, j.out.Paths, nil) {
 			continue
 		}
 		j.Report.Info(fmt.Sprintf("Restored fuzzy cache from branch %s, hash=%s", branch, hash))
