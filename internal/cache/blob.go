@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"syscall"
 
 	"gocloud.dev/blob"
@@ -157,15 +156,6 @@ type shortError struct {
 
 func (e *shortError) Error() string { return e.msg }
 func (e *shortError) Unwrap() error { return e.err }
-
-// explainPath gives the file system's own message, which names the path.
-func explainPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return &shortError{msg: pe.Error(), err: err}
-	}
-	return nil
-}
 
 // reader names the object in its errors.
 type reader struct {

@@ -69,8 +69,8 @@ var ErrBucketNotFound = errors.New("bucket does not exist")
 var ErrInvalidKey = errors.New("invalid cache key")
 
 // checkKey returns an error matching ErrInvalidKey when key breaks the rules
-// of Store. The rules keep both stores alike: fileblob would turn "a//b" and
-// "a/" into escaped file names, S3 would take them as they are.
+// of Store. The rules keep both stores alike: a folder cannot hold "a//b",
+// "a/" or "a/../b" as files of their own, S3 would take them as they are.
 func checkKey(key string) error {
 	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, why) }
 	switch {

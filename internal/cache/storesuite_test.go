@@ -331,7 +331,8 @@ func suiteConcurrent(t *testing.T, s Store) {
 	}
 }
 
-// contentTyper is a store that can tell the content type of an object.
+// contentTyper is a store that can tell the content type of an object. The
+// folder store keeps none (see openFolder), and skips suiteContentType.
 type contentTyper interface {
 	contentType(ctx context.Context, key string) (string, error)
 }
