@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"sync/atomic"
@@ -13,12 +14,10 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-	"gocloud.dev/blob"
-	"gocloud.dev/blob/s3blob"
 )
 
 // s3Settings are what Open found for an S3 store.
@@ -59,96 +58,173 @@ func openS3(ctx context.Context, st s3Settings, lim limits) (Store, error) {
 		}
 		cfg.HTTPClient = opaqueClient{cfg.HTTPClient}
 	}
-	checksums := aws.RequestChecksumCalculationWhenSupported
-	if st.endpoint != "" {
-		// S3-compatible servers often reject the SDK's newer default
-		// checksums (aws-chunked trailers); send them only where the API
-		// requires them.
-		checksums = aws.RequestChecksumCalculationWhenRequired
+	// The credentials are in cfg: the store keeps none that a message
+	// could show.
+	st.accessKey, st.secretKey = "", ""
+	s := &s3Store{st: st, base: "s3://" + st.bucket + "/" + st.prefix}
+	if st.endpoint == "" {
+		// AWS gets a CRC32 with each upload request, as the SDK's transfer
+		// manager sends it; S3-compatible servers get none (below).
+		s.checksum = types.ChecksumAlgorithmCrc32
+	} else {
+		s.at = " at " + redactURL(st.endpoint)
 	}
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+	s.client = s3.NewFromConfig(cfg, func(o *s3.Options) {
+		// With the credential chain's configuration the SDK logs to
+		// stderr, and would warn at each download of a multipart object
+		// that it cannot check its composite checksum.
+		o.DisableLogOutputChecksumValidationSkipped = true
 		if st.endpoint != "" {
 			o.BaseEndpoint = aws.String(st.endpoint)
 			o.UsePathStyle = true
-			o.RequestChecksumCalculation = checksums
+			// S3-compatible servers often reject the SDK's newer default
+			// checksums (aws-chunked trailers); send them only where the
+			// API requires them.
+			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 			o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		}
 	})
-	b, err := s3blob.OpenBucket(ctx, client, st.bucket, &s3blob.Options{RequestChecksumCalculation: checksums})
-	if err != nil {
-		return nil, fmt.Errorf("cannot open the remote cache bucket %q: %w", st.bucket, err)
-	}
-	if st.prefix != "" {
-		b = blob.PrefixedBucket(b, st.prefix)
-	}
-
-	var known atomic.Bool // the bucket was seen to exist
-	bucketExists := func(ctx context.Context) (bool, error) {
-		if known.Load() {
-			return true, nil
-		}
-		_, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(st.bucket)})
-		if err == nil {
-			known.Store(true)
-			return true, nil
-		}
-		var ae smithy.APIError
-		if errors.As(err, &ae) && (ae.ErrorCode() == "NotFound" || ae.ErrorCode() == "NoSuchBucket") {
-			return false, nil
-		}
-		// HeadBucket needs s3:ListBucket, which a cache user may lack;
-		// without an answer, believe the HEAD of the object.
-		return true, nil
-	}
-
-	s := &blobStore{
-		bucket:       b,
-		base:         "s3://" + st.bucket + "/" + st.prefix,
-		explain:      func(err error) error { return explainS3(st, err) },
-		bucketExists: bucketExists,
-		writerOptions: func(o *blob.WriterOptions) {
-			uploadBuffers(o, client, checksums)
-		},
-	}
-	if st.endpoint != "" {
-		s.at = " at " + redactURL(st.endpoint)
-	}
 	return s, nil
 }
 
-// Uploads go to S3 in parts of uploadPartSize, uploadConcurrency at a time.
-// The SDK's transfer manager holds uploadConcurrency+1 parts in memory, so
-// these bound an upload's memory whatever the archive's size: 20 MiB. The
-// SDK's defaults (five parts of 8 MiB, and a first read of 16 MiB) would
-// take 64 MiB, as much again as the archive writer. Three parts in flight
-// keep a loopback server or a nearby S3 busy; 5 MiB is S3's smallest part,
-// and allows archives up to 48 GiB (10,000 parts).
-const (
-	uploadPartSize    = 5 << 20
-	uploadConcurrency = 3
-)
-
-// uploadBuffers sets a writer's part size and concurrency. gocloud passes
-// those two on to the SDK's transfer manager, but not the size of the first
-// read, which decides between a single PUT and a multipart upload (16 MiB by
-// default): the writer's transfer manager is replaced by one configured in
-// full, which reads one part first.
-func uploadBuffers(o *blob.WriterOptions, client *s3.Client, checksums aws.RequestChecksumCalculation) {
-	o.BufferSize = uploadPartSize
-	o.MaxConcurrency = uploadConcurrency
-	o.BeforeWrite = func(as func(any) bool) error {
-		var tm *transfermanager.Client
-		if as(&tm) && tm != nil {
-			*tm = *transfermanager.New(client, func(t *transfermanager.Options) {
-				t.RequestChecksumCalculation = checksums // as gocloud sets it
-				t.PartSizeBytes = uploadPartSize
-				t.Concurrency = uploadConcurrency
-				t.MultipartUploadThreshold = uploadPartSize
-			})
-		}
-		return nil
-	}
+// s3Store is the Store of openS3: the object at key is st.prefix+key in
+// st.bucket.
+type s3Store struct {
+	client *s3.Client
+	st     s3Settings
+	// base + key names an object in messages ("s3://bucket/prefix/key");
+	// at follows it, saying where the store is when base does not (" at
+	// http://host:port" for an S3-compatible server).
+	base, at string
+	// checksum is the algorithm of the checksum sent with each upload
+	// request; "" sends none beyond what the API requires.
+	checksum types.ChecksumAlgorithm
+	// bucketSeen is set once the bucket was seen to exist.
+	bucketSeen atomic.Bool
 }
+
+var _ Store = (*s3Store)(nil)
+
+func (s *s3Store) Describe() string { return s.base + s.at }
+
+// Close has nothing to release: the HTTP client's idle connections close
+// by themselves.
+func (s *s3Store) Close() error { return nil }
+
+// where names an object in messages.
+func (s *s3Store) where(key string) string { return s.base + key + s.at }
+
+// fail wraps err from op on key into the error a caller sees.
+func (s *s3Store) fail(op, key string, err error) error {
+	if e := explainS3(s.st, err); e != nil {
+		err = e
+	}
+	return fmt.Errorf("%s %s: %w", op, s.where(key), err)
+}
+
+func (s *s3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(s.st.bucket),
+		Key:    aws.String(s.st.prefix + key),
+	})
+	if err != nil {
+		if noSuchKey(err) {
+			return nil, fmt.Errorf("get %s: %w", s.where(key), ErrNotFound)
+		}
+		return nil, s.fail("get", key, err)
+	}
+	return &s3Reader{body: out.Body, s: s, key: key}, nil
+}
+
+func (s *s3Store) Exists(ctx context.Context, key string) (bool, error) {
+	if err := checkKey(key); err != nil {
+		return false, err
+	}
+	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: aws.String(s.st.bucket),
+		Key:    aws.String(s.st.prefix + key),
+	})
+	if err == nil {
+		return true, nil
+	}
+	if !noSuchKey(err) {
+		return false, s.fail("check", key, err)
+	}
+	// The answer to a HEAD has no body: a missing bucket is the same bare
+	// 404 as a missing key.
+	if !s.bucketExists(ctx) {
+		return false, s.fail("check", key, ErrBucketNotFound)
+	}
+	return false, nil
+}
+
+// noSuchKey reports whether err says that no object is at a key: a GET's
+// NoSuchKey, or a HEAD's 404 (which a missing bucket answers too).
+func noSuchKey(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode() == "NoSuchKey" || ae.ErrorCode() == "NotFound"
+	}
+	var resp *awshttp.ResponseError
+	return errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusNotFound
+}
+
+// bucketExists reports whether the bucket exists, asking S3 until it has
+// once said yes.
+func (s *s3Store) bucketExists(ctx context.Context) bool {
+	if s.bucketSeen.Load() {
+		return true
+	}
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.st.bucket)})
+	if err == nil {
+		s.bucketSeen.Store(true)
+		return true
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "NotFound" || ae.ErrorCode() == "NoSuchBucket") {
+		return false
+	}
+	// HeadBucket needs s3:ListBucket, which a cache user may lack; without
+	// an answer, believe the HEAD of the object.
+	return true
+}
+
+// s3Reader streams an object's body and names the object in its errors.
+type s3Reader struct {
+	body io.ReadCloser
+	s    *s3Store
+	key  string
+}
+
+func (r *s3Reader) Read(p []byte) (int, error) {
+	n, err := r.body.Read(p)
+	if err != nil && err != io.EOF {
+		err = r.s.fail("read", r.key, err)
+	}
+	return n, err
+}
+
+func (r *s3Reader) Close() error {
+	if err := r.body.Close(); err != nil {
+		return r.s.fail("read", r.key, err)
+	}
+	return nil
+}
+
+// shortError replaces the message of err, keeping err for errors.Is and
+// errors.As: the AWS SDK piles up layers ("operation error S3: GetObject,
+// https response error StatusCode: 0, RequestID: , …") that a warn line can
+// do without.
+type shortError struct {
+	msg string
+	err error
+}
+
+func (e *shortError) Error() string { return e.msg }
+func (e *shortError) Unwrap() error { return e.err }
 
 // redactURL returns raw without user info, query or fragment, or "(custom
 // endpoint)" when it does not parse.

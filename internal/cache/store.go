@@ -1,6 +1,6 @@
 // Package cache is taskrunner's remote cache: the Store interface, its two
-// implementations (an S3 bucket and a local folder, both through
-// gocloud.dev/blob) and Open, which picks one from the settings.
+// implementations (an S3 bucket through the AWS SDK's S3 client, and a local
+// folder of plain files) and Open, which picks one from the settings.
 //
 // The remote cache is an optimisation (SPEC §10): callers turn every error
 // from a Store into a warn line and go on, so a Store must fail in seconds,
