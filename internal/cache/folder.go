@@ -162,7 +162,7 @@ func regular(st *unix.Stat_t) (ok bool, what string) {
 	case unix.S_IFCHR, unix.S_IFBLK:
 		return false, "a device"
 	}
-	return false, "not a regular file"
+	return false, "something else"
 }
 
 // notFound is the error of a read of key, for which nothing is there or
@@ -242,16 +242,17 @@ func (s *folderStore) find(ctx context.Context, op, key string) (dir int, name s
 	}
 	var st unix.Stat_t
 	err = ignoringEINTR(func() error { return unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW) })
-	if err == nil {
+	switch {
+	case err == unix.ENOENT:
+		err = s.notFound(op, key, "")
+	case err != nil:
+		err = fmt.Errorf("%s %s: %w", op, s.where(key), &os.PathError{Op: "stat", Path: key, Err: err})
+	default:
 		ok, what := regular(&st)
 		if ok {
 			return dir, name, nil
 		}
 		err = s.notFound(op, key, what)
-	} else if err == unix.ENOENT {
-		err = s.notFound(op, key, "")
-	} else {
-		err = fmt.Errorf("%s %s: %w", op, s.where(key), &os.PathError{Op: "stat", Path: key, Err: err})
 	}
 	unix.Close(dir)
 	return -1, "", err
