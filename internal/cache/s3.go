@@ -4,24 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"sync/atomic"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-	"gocloud.dev/blob"
-	"gocloud.dev/blob/s3blob"
 )
 
 // s3Settings are what Open found for an S3 store.
@@ -35,55 +31,11 @@ type s3Settings struct {
 	accessKey, secretKey string
 }
 
-// limits bound how long the S3 store waits on the network. The remote
-// cache is an optimisation: an unreachable or sick endpoint must cost a
-// build seconds, not minutes, and never hang it.
-type limits struct {
-	// connect bounds a TCP connect and, separately, a TLS handshake.
-	connect time.Duration
-	// header bounds the wait for response headers once a request is sent.
-	header time.Duration
-	// idle is how long a connection may move no byte either way while a
-	// request or a body read waits on it; then it fails as stalled, and the
-	// failure is not retried.
-	idle time.Duration
-	// attempts is how many times the SDK tries a request, first included.
-	attempts int
-	// maxBackoff bounds the SDK's wait between two attempts.
-	maxBackoff time.Duration
-}
-
-// defaultLimits: with a refused connection, three attempts cost about two
-// seconds of backoff; with an endpoint that drops packets, about 3×3 s of
-// connects; with a server that stops answering, one idle period.
-var defaultLimits = limits{
-	connect:    3 * time.Second,
-	header:     30 * time.Second,
-	idle:       20 * time.Second,
-	attempts:   3,
-	maxBackoff: 2 * time.Second,
-}
-
 // openS3 returns the S3 store for st. It sends no request: a wrong
 // endpoint, bucket or credential shows on the first operation.
 func openS3(ctx context.Context, st s3Settings, lim limits) (Store, error) {
 	hc := newHTTPClient(lim)
-	retryer := func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.MaxAttempts = lim.attempts
-			o.MaxBackoff = lim.maxBackoff
-			// A stalled connection means a sick server: trying again would
-			// only wait another idle period.
-			o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
-				var se *stallError
-				if errors.As(err, &se) {
-					return aws.FalseTernary
-				}
-				return aws.UnknownTernary
-			})}, o.Retryables...)
-		})
-	}
-
+	retryer := newRetryer(lim)
 	var cfg aws.Config
 	if st.accessKey != "" {
 		// Static credentials: read no ambient AWS configuration, which could
@@ -106,96 +58,173 @@ func openS3(ctx context.Context, st s3Settings, lim limits) (Store, error) {
 		}
 		cfg.HTTPClient = opaqueClient{cfg.HTTPClient}
 	}
-	checksums := aws.RequestChecksumCalculationWhenSupported
-	if st.endpoint != "" {
-		// S3-compatible servers often reject the SDK's newer default
-		// checksums (aws-chunked trailers); send them only where the API
-		// requires them.
-		checksums = aws.RequestChecksumCalculationWhenRequired
+	// The credentials are in cfg: the store keeps none that a message
+	// could show.
+	st.accessKey, st.secretKey = "", ""
+	s := &s3Store{st: st, base: "s3://" + st.bucket + "/" + st.prefix}
+	if st.endpoint == "" {
+		// AWS gets a CRC32 with each upload request, as the SDK's transfer
+		// manager sends it; S3-compatible servers get none (below).
+		s.checksum = types.ChecksumAlgorithmCrc32
+	} else {
+		s.at = " at " + redactURL(st.endpoint)
 	}
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+	s.client = s3.NewFromConfig(cfg, func(o *s3.Options) {
+		// With the credential chain's configuration the SDK logs to
+		// stderr, and would warn at each download of a multipart object
+		// that it cannot check its composite checksum.
+		o.DisableLogOutputChecksumValidationSkipped = true
 		if st.endpoint != "" {
 			o.BaseEndpoint = aws.String(st.endpoint)
 			o.UsePathStyle = true
-			o.RequestChecksumCalculation = checksums
+			// S3-compatible servers often reject the SDK's newer default
+			// checksums (aws-chunked trailers); send them only where the
+			// API requires them.
+			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 			o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		}
 	})
-	b, err := s3blob.OpenBucket(ctx, client, st.bucket, &s3blob.Options{RequestChecksumCalculation: checksums})
-	if err != nil {
-		return nil, fmt.Errorf("cannot open the remote cache bucket %q: %w", st.bucket, err)
-	}
-	if st.prefix != "" {
-		b = blob.PrefixedBucket(b, st.prefix)
-	}
-
-	var known atomic.Bool // the bucket was seen to exist
-	bucketExists := func(ctx context.Context) (bool, error) {
-		if known.Load() {
-			return true, nil
-		}
-		_, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(st.bucket)})
-		if err == nil {
-			known.Store(true)
-			return true, nil
-		}
-		var ae smithy.APIError
-		if errors.As(err, &ae) && (ae.ErrorCode() == "NotFound" || ae.ErrorCode() == "NoSuchBucket") {
-			return false, nil
-		}
-		// HeadBucket needs s3:ListBucket, which a cache user may lack;
-		// without an answer, believe the HEAD of the object.
-		return true, nil
-	}
-
-	s := &blobStore{
-		bucket:       b,
-		base:         "s3://" + st.bucket + "/" + st.prefix,
-		explain:      func(err error) error { return explainS3(st, err) },
-		bucketExists: bucketExists,
-		writerOptions: func(o *blob.WriterOptions) {
-			uploadBuffers(o, client, checksums)
-		},
-	}
-	if st.endpoint != "" {
-		s.at = " at " + redactURL(st.endpoint)
-	}
 	return s, nil
 }
 
-// Uploads go to S3 in parts of uploadPartSize, uploadConcurrency at a time.
-// The SDK's transfer manager holds uploadConcurrency+1 parts in memory, so
-// these bound an upload's memory whatever the archive's size: 20 MiB. The
-// SDK's defaults (five parts of 8 MiB, and a first read of 16 MiB) would
-// take 64 MiB, as much again as the archive writer. Three parts in flight
-// keep a loopback server or a nearby S3 busy; 5 MiB is S3's smallest part,
-// and allows archives up to 48 GiB (10,000 parts).
-const (
-	uploadPartSize    = 5 << 20
-	uploadConcurrency = 3
-)
-
-// uploadBuffers sets a writer's part size and concurrency. gocloud passes
-// those two on to the SDK's transfer manager, but not the size of the first
-// read, which decides between a single PUT and a multipart upload (16 MiB by
-// default): the writer's transfer manager is replaced by one configured in
-// full, which reads one part first.
-func uploadBuffers(o *blob.WriterOptions, client *s3.Client, checksums aws.RequestChecksumCalculation) {
-	o.BufferSize = uploadPartSize
-	o.MaxConcurrency = uploadConcurrency
-	o.BeforeWrite = func(as func(any) bool) error {
-		var tm *transfermanager.Client
-		if as(&tm) && tm != nil {
-			*tm = *transfermanager.New(client, func(t *transfermanager.Options) {
-				t.RequestChecksumCalculation = checksums // as gocloud sets it
-				t.PartSizeBytes = uploadPartSize
-				t.Concurrency = uploadConcurrency
-				t.MultipartUploadThreshold = uploadPartSize
-			})
-		}
-		return nil
-	}
+// s3Store is the Store of openS3: the object at key is st.prefix+key in
+// st.bucket.
+type s3Store struct {
+	client *s3.Client
+	st     s3Settings
+	// base + key names an object in messages ("s3://bucket/prefix/key");
+	// at follows it, saying where the store is when base does not (" at
+	// http://host:port" for an S3-compatible server).
+	base, at string
+	// checksum is the algorithm of the checksum sent with each upload
+	// request; "" sends none beyond what the API requires.
+	checksum types.ChecksumAlgorithm
+	// bucketSeen is set once the bucket was seen to exist.
+	bucketSeen atomic.Bool
 }
+
+var _ Store = (*s3Store)(nil)
+
+func (s *s3Store) Describe() string { return s.base + s.at }
+
+// Close has nothing to release: the HTTP client's idle connections close
+// by themselves.
+func (s *s3Store) Close() error { return nil }
+
+// where names an object in messages.
+func (s *s3Store) where(key string) string { return s.base + key + s.at }
+
+// fail wraps err from op on key into the error a caller sees.
+func (s *s3Store) fail(op, key string, err error) error {
+	if e := explainS3(s.st, err); e != nil {
+		err = e
+	}
+	return fmt.Errorf("%s %s: %w", op, s.where(key), err)
+}
+
+func (s *s3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(s.st.bucket),
+		Key:    aws.String(s.st.prefix + key),
+	})
+	if err != nil {
+		if noSuchKey(err) {
+			return nil, fmt.Errorf("get %s: %w", s.where(key), ErrNotFound)
+		}
+		return nil, s.fail("get", key, err)
+	}
+	return &s3Reader{body: out.Body, s: s, key: key}, nil
+}
+
+func (s *s3Store) Exists(ctx context.Context, key string) (bool, error) {
+	if err := checkKey(key); err != nil {
+		return false, err
+	}
+	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: aws.String(s.st.bucket),
+		Key:    aws.String(s.st.prefix + key),
+	})
+	if err == nil {
+		return true, nil
+	}
+	if !noSuchKey(err) {
+		return false, s.fail("check", key, err)
+	}
+	// The answer to a HEAD has no body: a missing bucket is the same bare
+	// 404 as a missing key.
+	if !s.bucketExists(ctx) {
+		return false, s.fail("check", key, ErrBucketNotFound)
+	}
+	return false, nil
+}
+
+// noSuchKey reports whether err says that no object is at a key: a GET's
+// NoSuchKey, or a HEAD's 404 (which a missing bucket answers too).
+func noSuchKey(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode() == "NoSuchKey" || ae.ErrorCode() == "NotFound"
+	}
+	var resp *awshttp.ResponseError
+	return errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusNotFound
+}
+
+// bucketExists reports whether the bucket exists, asking S3 until it has
+// once said yes.
+func (s *s3Store) bucketExists(ctx context.Context) bool {
+	if s.bucketSeen.Load() {
+		return true
+	}
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.st.bucket)})
+	if err == nil {
+		s.bucketSeen.Store(true)
+		return true
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "NotFound" || ae.ErrorCode() == "NoSuchBucket") {
+		return false
+	}
+	// HeadBucket needs s3:ListBucket, which a cache user may lack; without
+	// an answer, believe the HEAD of the object.
+	return true
+}
+
+// s3Reader streams an object's body and names the object in its errors.
+type s3Reader struct {
+	body io.ReadCloser
+	s    *s3Store
+	key  string
+}
+
+func (r *s3Reader) Read(p []byte) (int, error) {
+	n, err := r.body.Read(p)
+	if err != nil && err != io.EOF {
+		err = r.s.fail("read", r.key, err)
+	}
+	return n, err
+}
+
+func (r *s3Reader) Close() error {
+	if err := r.body.Close(); err != nil {
+		return r.s.fail("read", r.key, err)
+	}
+	return nil
+}
+
+// shortError replaces the message of err, keeping err for errors.Is and
+// errors.As: the AWS SDK piles up layers ("operation error S3: GetObject,
+// https response error StatusCode: 0, RequestID: , …") that a warn line can
+// do without.
+type shortError struct {
+	msg string
+	err error
+}
+
+func (e *shortError) Error() string { return e.msg }
+func (e *shortError) Unwrap() error { return e.err }
 
 // redactURL returns raw without user info, query or fragment, or "(custom
 // endpoint)" when it does not parse.
@@ -262,118 +291,4 @@ func explainS3(st s3Settings, err error) error {
 		msg += fmt.Sprintf(" (%d attempts)", max.Attempt)
 	}
 	return &shortError{msg: msg, err: err}
-}
-
-// newHTTPClient returns the HTTP client of the S3 store, which fails
-// instead of hanging, as lim says. It is the SDK's BuildableClient so that
-// LoadDefaultConfig can add AWS_CA_BUNDLE to it; see opaqueClient.
-func newHTTPClient(lim limits) *awshttp.BuildableClient {
-	dialer := &net.Dialer{Timeout: lim.connect, KeepAlive: 30 * time.Second}
-	return awshttp.NewBuildableClient().
-		WithReadTimeout(0). // idleConn does it, for writes too
-		WithTransportOptions(func(tr *http.Transport) {
-			tr.Proxy = http.ProxyFromEnvironment
-			tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-				c, err := dialer.DialContext(ctx, network, addr)
-				if err != nil {
-					return nil, err
-				}
-				return &idleConn{Conn: c, idle: lim.idle}, nil
-			}
-			tr.TLSHandshakeTimeout = lim.connect
-			tr.ResponseHeaderTimeout = lim.header
-			tr.ExpectContinueTimeout = time.Second
-			// Close pooled connections before idleConn would fail them.
-			tr.IdleConnTimeout = lim.idle / 2
-			tr.MaxIdleConnsPerHost = 16
-			// HTTP/1.1 only: S3 speaks nothing else, and idleConn's
-			// deadlines are simplest to reason about on one request per
-			// connection at a time.
-			tr.ForceAttemptHTTP2 = false
-		})
-}
-
-// opaqueClient hides the BuildableClient from the S3 client, which would
-// otherwise rebuild it with its own dialer and lose idleConn.
-type opaqueClient struct{ c aws.HTTPClient }
-
-func (o opaqueClient) Do(r *http.Request) (*http.Response, error) { return o.c.Do(r) }
-
-// stallError is a connection that moved no byte for too long.
-type stallError struct {
-	idle time.Duration
-}
-
-func (e *stallError) Error() string {
-	return fmt.Sprintf("connection stalled: no data for %s", e.idle)
-}
-
-// Timeout and Temporary make a stallError a net.Error, as a deadline error
-// is, for the code in net/http that asks.
-func (e *stallError) Timeout() bool   { return true }
-func (e *stallError) Temporary() bool { return true }
-
-// Is lets errors.Is(err, os.ErrDeadlineExceeded) keep working.
-func (e *stallError) Is(target error) bool { return target == os.ErrDeadlineExceeded }
-
-// idleConn fails a Read or a Write that waits more than idle with no byte
-// moving either way. A deadline is set when a call starts and pushed back
-// whenever bytes move in either direction, so a long upload keeps alive the
-// transport's pending read of the response, and a caller that is slow to
-// read a body is not blamed for it.
-type idleConn struct {
-	net.Conn
-	idle time.Duration
-	// stalled is set once a deadline fired. The transport then closes the
-	// connection, and the other direction fails with "use of closed network
-	// connection": that is the same stall, and must say so (and not be
-	// retried), whichever error the transport passes on.
-	stalled atomic.Bool
-}
-
-// chunk bounds one write, so that progress is seen, and the deadline pushed
-// back, at least this often on a slow link.
-const chunk = 64 << 10
-
-func (c *idleConn) Read(p []byte) (int, error) {
-	_ = c.Conn.SetReadDeadline(time.Now().Add(c.idle))
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
-	}
-	return n, c.mapErr(err)
-}
-
-func (c *idleConn) Write(p []byte) (int, error) {
-	var done int
-	for len(p) > 0 {
-		b := p
-		if len(b) > chunk {
-			b = b[:chunk]
-		}
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
-		n, err := c.Conn.Write(b)
-		done += n
-		if n > 0 {
-			_ = c.Conn.SetReadDeadline(time.Now().Add(c.idle))
-		}
-		if err != nil {
-			return done, c.mapErr(err)
-		}
-		p = p[n:]
-	}
-	return done, nil
-}
-
-func (c *idleConn) mapErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		c.stalled.Store(true)
-	}
-	if c.stalled.Load() {
-		return &stallError{idle: c.idle}
-	}
-	return err
 }

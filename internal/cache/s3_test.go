@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/taskrunner/taskrunner/internal/cache/s3test"
 	"github.com/taskrunner/taskrunner/internal/config"
 )
@@ -424,4 +427,148 @@ func TestS3WrongRegion(t *testing.T) {
 		_, err := s.Exists(context.Background(), "latest/x.txt")
 		return err
 	})
+}
+
+// contentType returns the content type stored with the object at key, for
+// suiteContentType.
+func (s *s3Store) contentType(ctx context.Context, key string) (string, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: aws.String(s.st.bucket),
+		Key:    aws.String(s.st.prefix + key),
+	})
+	if err != nil {
+		return "", s.fail("check", key, err)
+	}
+	return aws.ToString(out.ContentType), nil
+}
+
+// TestS3AWSChecksums: what the store sends AWS (a CRC32 with every upload,
+// a composite one for a multipart upload) is accepted and kept by a server
+// that checks it. S3-compatible servers are sent no checksum (see openS3).
+func TestS3AWSChecksums(t *testing.T) {
+	env := s3test.Bucket(t)
+	s := openS3Env(t, env, defaultLimits).(*s3Store)
+	defer s.Close()
+	s.checksum = types.ChecksumAlgorithmCrc32
+	for _, tc := range []struct {
+		size int
+		want types.ChecksumType
+	}{
+		{100, types.ChecksumTypeFullObject},
+		{2*uploadPartSize + 1000, types.ChecksumTypeComposite},
+	} {
+		data := make([]byte, tc.size)
+		rand.NewChaCha8([32]byte{2}).Read(data)
+		put(t, s, "bundles/x.tar.zst", "", data)
+		if !bytes.Equal(get(t, s, "bundles/x.tar.zst"), data) {
+			t.Fatalf("%d bytes: data read back differs", tc.size)
+		}
+		out, err := s3test.Client(env).HeadObject(testCtx(t), &s3.HeadObjectInput{
+			Bucket:       aws.String(env.Bucket),
+			Key:          aws.String("taskrunner/bundles/x.tar.zst"),
+			ChecksumMode: types.ChecksumModeEnabled,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.ChecksumCRC32 == nil || out.ChecksumType != tc.want {
+			t.Errorf("%d bytes: the server keeps CRC32 %q of type %q, want a CRC32 of type %q",
+				tc.size, aws.ToString(out.ChecksumCRC32), out.ChecksumType, tc.want)
+		}
+	}
+}
+
+// TestS3Memory: an upload holds a few parts in memory and a download none,
+// whatever the object's size.
+func TestS3Memory(t *testing.T) {
+	s := openS3Env(t, s3test.Bucket(t), defaultLimits)
+	defer s.Close()
+	const size = 64 << 20
+	allocated := func(op func()) uint64 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		op()
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	up := allocated(func() {
+		w, err := s.NewWriter(testCtx(t), "bundles/big.tar.zst", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(w, io.LimitReader(rand.NewChaCha8([32]byte{3}), size)); err != nil {
+			w.Close()
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	down := allocated(func() {
+		r, err := s.Get(testCtx(t), "bundles/big.tar.zst")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if n, err := io.Copy(io.Discard, r); n != size || err != nil {
+			t.Fatalf("read back %d bytes, %v", n, err)
+		}
+	})
+	t.Logf("a %d MiB object: %d MiB allocated to upload it, %d MiB to download it", size>>20, up>>20, down>>20)
+	if up > 40<<20 {
+		t.Errorf("uploading %d MiB allocated %d MiB, want at most 40 (%d parts of %d MiB, and change)",
+			size>>20, up>>20, uploadConcurrency+1, uploadPartSize>>20)
+	}
+	if down > 8<<20 {
+		t.Errorf("downloading %d MiB allocated %d MiB, want at most 8", size>>20, down>>20)
+	}
+}
+
+// TestS3AbortLeavesNoUpload: an abandoned multipart upload is aborted, so
+// that its parts do not linger, invisible, in the bucket.
+func TestS3AbortLeavesNoUpload(t *testing.T) {
+	env := s3test.Bucket(t)
+	s := openS3Env(t, env, defaultLimits)
+	defer s.Close()
+	abortedWrite(t, s, "bundles/aborted.tar.zst", 2*uploadPartSize+1000)
+	out, err := s3test.Client(env).ListMultipartUploads(testCtx(t), &s3.ListMultipartUploadsInput{Bucket: aws.String(env.Bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range out.Uploads {
+		t.Errorf("a multipart upload of %q is left in the bucket", aws.ToString(u.Key))
+	}
+}
+
+// TestS3StallPart: a server that starts a multipart upload and then takes
+// no part fails the upload within the idle timeout, and is asked to abort
+// it.
+func TestS3StallPart(t *testing.T) {
+	release := make(chan struct{})
+	var aborts atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		switch {
+		case r.Method == http.MethodPost && q.Has("uploads"):
+			w.Header().Set("Content-Type", "application/xml")
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><Bucket>bucket</Bucket><Key>k</Key><UploadId>up-1</UploadId></InitiateMultipartUploadResult>`)
+		case r.Method == http.MethodPut && q.Has("partNumber"):
+			<-release // reads nothing, answers nothing
+		case r.Method == http.MethodDelete && q.Get("uploadId") == "up-1":
+			aborts.Add(1)
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	s := openFake(t, srv.URL, testLimits)
+	wantFailFast(t, "put", 5*time.Second, "stalled", func() error {
+		return tryPut(s, "bundles/x.tar.zst", 3*uploadPartSize)
+	})
+	if n := aborts.Load(); n != 1 {
+		t.Errorf("the server was asked %d times to abort the upload, want 1", n)
+	}
 }

@@ -1,6 +1,6 @@
 // Package cache is taskrunner's remote cache: the Store interface, its two
-// implementations (an S3 bucket and a local folder, both through
-// gocloud.dev/blob) and Open, which picks one from the settings.
+// implementations (an S3 bucket through the AWS SDK's S3 client, and a local
+// folder of plain files) and Open, which picks one from the settings.
 //
 // The remote cache is an optimisation (SPEC §10): callers turn every error
 // from a Store into a warn line and go on, so a Store must fail in seconds,
@@ -69,8 +69,8 @@ var ErrBucketNotFound = errors.New("bucket does not exist")
 var ErrInvalidKey = errors.New("invalid cache key")
 
 // checkKey returns an error matching ErrInvalidKey when key breaks the rules
-// of Store. The rules keep both stores alike: fileblob would turn "a//b" and
-// "a/" into escaped file names, S3 would take them as they are.
+// of Store. The rules keep both stores alike: a folder cannot hold "a//b",
+// "a/" or "a/../b" as files of their own, S3 would take them as they are.
 func checkKey(key string) error {
 	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, why) }
 	switch {

@@ -109,7 +109,7 @@ func wantMissing(t *testing.T, s Store, key string) {
 	}
 }
 
-// suiteRoundTrip streams binary data larger than one S3 upload part (8 MiB)
+// suiteRoundTrip streams binary data larger than one S3 upload part (5 MiB)
 // through a writer fed by io.Copy and reads it back by hash.
 func suiteRoundTrip(t *testing.T, s Store) {
 	const size = 9<<20 + 12345
@@ -331,7 +331,8 @@ func suiteConcurrent(t *testing.T, s Store) {
 	}
 }
 
-// contentTyper is a store that can tell the content type of an object.
+// contentTyper is a store that can tell the content type of an object. The
+// folder store keeps none (see openFolder), and skips suiteContentType.
 type contentTyper interface {
 	contentType(ctx context.Context, key string) (string, error)
 }
