@@ -137,7 +137,8 @@ func (r *Remote) Restore(ctx context.Context, key, root string, paths []string, 
 	}
 	t := r.track("Downloading", key)
 	src := &watchedReader{r: body}
-	stats, err := archive.Extract(ctx, t.reader(src), root)
+	// The whole root as the output until callers pass the task's outputs.
+	stats, err := archive.Restore(ctx, t.reader(src), root, []string{"."}, archive.RestoreOptions{})
 	t.done(err == nil)
 	if err != nil {
 		var unsafe *archive.UnsafeEntryError
@@ -176,7 +177,7 @@ func (r *Remote) Save(ctx context.Context, key, root string, paths []string) boo
 	switch {
 	case err != nil && dst.failed() == nil:
 		// Not the store: the outputs could not be archived (missing, a
-		// link Extract would refuse, changed while archiving). The store
+		// link Restore would refuse, changed while archiving). The store
 		// stays in use, for the log and other tasks.
 		r.report.Warn(fmt.Sprintf("remote cache: cannot archive the outputs: %v", err))
 		return false

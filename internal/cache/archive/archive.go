@@ -1,12 +1,18 @@
-// Package archive writes and extracts the remote cache's bundles: tar
-// archives compressed with zstd (.tar.zst).
+// Package archive writes and restores the remote cache's bundles: tar
+// archives of a task's outputs, compressed with zstd (.tar.zst).
 //
 // The format is plain tar (USTAR, with PAX records only where USTAR cannot
 // hold a name or size) compressed as a sequence of zstd frames, so GNU tar
 // and the zstd command read our archives and we read theirs. Both
 // directions stream: nothing holds the whole archive, and memory use does
 // not grow with the archive's size (about 50 MiB to write with two cores,
-// 15 MiB to extract).
+// 15 MiB to restore).
+//
+// An archive to restore may come from anyone who can write to the cache,
+// so Restore trusts nothing in it: it only ever creates the task's
+// declared outputs, stages the archive whole before anything moves into
+// place, and bounds what the archive can cost (see Restore and Limits).
+// Write refuses to make an archive Restore would refuse.
 package archive
 
 import (
@@ -19,7 +25,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Stats counts what Write put in an archive or what Extract took out of one.
+// Stats counts what Write put in an archive or what Restore took out of one.
 type Stats struct {
 	// Files counts regular files, symbolic links and hard links.
 	Files int
@@ -34,17 +40,18 @@ type Stats struct {
 	Compressed int64
 }
 
-// ErrCorrupt is wrapped by the errors Extract returns when the archive cannot
-// be decoded: bad zstd data, a checksum mismatch, a truncated stream or a
-// malformed tar header. The caller should treat the bundle as a cache miss.
+// ErrCorrupt is wrapped by the errors Restore returns when the archive
+// cannot be decoded: bad zstd data, a checksum mismatch, a truncated stream,
+// a malformed tar header, or far more data after the end of the tar stream
+// than tar pads it with. The caller should treat the bundle as a cache miss.
 var ErrCorrupt = errors.New("corrupt cache archive")
 
-// UnsafeEntryError reports an archive entry that Extract refused because it
-// could make something land outside the extraction root. Extract stops at
-// the first such entry. Write never makes an archive with one, but GNU tar
-// does when outputs hold absolute symlinks, and an entry can also be refused
-// for a symlink already in the root that points out of it. Treat it as a
-// cache miss, and name the entry in the warning.
+// UnsafeEntryError reports an archive entry that Restore refused because
+// it falls outside the task's outputs, or could make something land
+// outside them later (see Restore for the list), or an output Write
+// refused because Restore would. Restore stops at the first such entry and
+// leaves the outputs as they were. Treat it as a cache miss, and name the
+// entry in the warning.
 type UnsafeEntryError struct {
 	Name   string // the entry's name as stored in the archive
 	Reason string
@@ -54,7 +61,7 @@ func (e *UnsafeEntryError) Error() string {
 	return fmt.Sprintf("unsafe cache archive entry %q: %s", e.Name, e.Reason)
 }
 
-// maxWindow is the largest zstd window Extract accepts; it bounds the
+// maxWindow is the largest zstd window Restore accepts; it bounds the
 // decoder's memory. 128 MiB is also the zstd command's own default limit
 // when decompressing, so any archive `zstd -d` reads without --memory is
 // accepted, including ones made with --long.
@@ -83,7 +90,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 }
 
 // countReader counts the bytes read through it and remembers the reader's
-// own failure, so Extract can tell a broken connection from a corrupt
+// own failure, so Restore can tell a broken connection from a corrupt
 // archive. The decoder may read from its own goroutine, hence the atomics.
 type countReader struct {
 	r   io.Reader

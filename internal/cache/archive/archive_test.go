@@ -123,7 +123,7 @@ func sameEntry(t *testing.T, rel, want, got string) {
 		t.Errorf("%s: mode %v, want %v", rel, gi.Mode().Perm(), wi.Mode().Perm())
 	}
 	if rel == "." {
-		return // the root is the caller's: Extract leaves its mode and time
+		return // the root is the caller's: Restore leaves its mode and time
 	}
 	// Our archives and GNU tar's keep whole seconds, PAX ones may keep more.
 	if gt, wt := gi.ModTime(), wi.ModTime(); gt.Before(wt.Truncate(time.Second)) || gt.After(wt) {
@@ -143,12 +143,13 @@ func writeArchive(t *testing.T, src string, paths []string) (string, Stats) {
 	return file, st
 }
 
-func extractFile(t *testing.T, file, dst string) (Stats, error) {
+// restoreFile restores the archive in file into dst.
+func restoreFile(t *testing.T, file, dst string, outputs []string) (Stats, error) {
 	t.Helper()
 	f, err := os.Open(file)
 	must(t, err)
 	defer f.Close()
-	return Extract(context.Background(), f, dst)
+	return Restore(context.Background(), f, dst, outputs, RestoreOptions{})
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -156,7 +157,7 @@ func TestRoundTrip(t *testing.T) {
 	makeTree(t, src)
 	file, wst := writeArchive(t, src, outputs)
 	dst := filepath.Join(t.TempDir(), "not-yet")
-	xst, err := extractFile(t, file, dst)
+	xst, err := restoreFile(t, file, dst, outputs)
 	must(t, err)
 	sameTrees(t, src, dst, outputs)
 	if _, err := os.Lstat(filepath.Join(dst, "not-an-output")); err == nil {
@@ -168,7 +169,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("Write stats = %+v, want %+v", wst, want)
 	}
 	if xst != want {
-		t.Errorf("Extract stats = %+v, want %+v", xst, want)
+		t.Errorf("Restore stats = %+v, want %+v", xst, want)
 	}
 }
 
@@ -183,12 +184,12 @@ func TestRoundTripWholeRootAndOverlaps(t *testing.T) {
 		t.Errorf("Files = %d, want 10 (each file once)", st.Files)
 	}
 	dst := t.TempDir()
-	_, err := extractFile(t, file, dst)
+	_, err := restoreFile(t, file, dst, []string{"."})
 	must(t, err)
 	sameTrees(t, src, dst, []string{"."})
 }
 
-func TestExtractReplacesExisting(t *testing.T) {
+func TestRestoreReplacesExisting(t *testing.T) {
 	src := t.TempDir()
 	makeTree(t, src)
 	file, _ := writeArchive(t, src, outputs)
@@ -198,15 +199,18 @@ func TestExtractReplacesExisting(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dst, "out"), []byte("stale"), 0o644))
 	must(t, os.MkdirAll(filepath.Join(dst, "bin/tool/inner"), 0o755))
 	must(t, os.WriteFile(filepath.Join(dst, "link-top"), []byte("stale"), 0o400))
-	_, err := extractFile(t, file, dst)
+	_, err := restoreFile(t, file, dst, outputs)
 	must(t, err)
 	sameTrees(t, src, dst, outputs)
 
-	// Again over the extracted tree, which has a read-only folder.
+	// Again over the restored tree, which has a read-only folder, and
+	// extra files in the outputs, which go: outputs are replaced whole.
+	must(t, os.Remove(filepath.Join(dst, "out/nested/deep/x.bin"))) // read-only
 	must(t, os.WriteFile(filepath.Join(dst, "out/nested/deep/x.bin"), []byte("stale"), 0o600))
 	must(t, os.Remove(filepath.Join(dst, "out/a.txt")))
 	must(t, os.Symlink("with space.txt", filepath.Join(dst, "out/a.txt")))
-	_, err = extractFile(t, file, dst)
+	must(t, os.WriteFile(filepath.Join(dst, "out/nested/extra"), nil, 0o644))
+	_, err = restoreFile(t, file, dst, outputs)
 	must(t, err)
 	sameTrees(t, src, dst, outputs)
 }
@@ -224,7 +228,7 @@ func TestHardLinks(t *testing.T) {
 		t.Errorf("entries = %q", got)
 	}
 	dst := t.TempDir()
-	_, err := extractFile(t, file, dst)
+	_, err := restoreFile(t, file, dst, []string{"d"})
 	must(t, err)
 	one, _ := os.Stat(filepath.Join(dst, "d/one"))
 	two, _ := os.Stat(filepath.Join(dst, "d/two"))
@@ -257,15 +261,75 @@ func TestWriteMissingOutput(t *testing.T) {
 }
 
 func TestWriteRefusesUnrestorableSymlinks(t *testing.T) {
-	for _, target := range []string{"/usr/bin/python3", "../../elsewhere", "a/../../b"} {
+	for _, target := range []string{"/usr/bin/python3", "../../elsewhere", "a/../../b", "../input.txt",
+		"../.git/config", ".", "../dist/app/.git"} {
 		src := t.TempDir()
 		must(t, os.Mkdir(filepath.Join(src, "out"), 0o755))
 		must(t, os.Symlink(target, filepath.Join(src, "out/link")))
-		_, err := Write(context.Background(), io.Discard, src, []string{"out"}, WriteOptions{})
+		must(t, os.MkdirAll(filepath.Join(src, "dist/app"), 0o755))
+		_, err := Write(context.Background(), io.Discard, src, []string{"out/link", "dist/app"}, WriteOptions{})
 		var unsafe *UnsafeEntryError
 		if !errors.As(err, &unsafe) || unsafe.Name != "out/link" {
 			t.Errorf("link to %s: err = %v, want an *UnsafeEntryError for out/link", target, err)
 		}
+	}
+	// A link to another output is fine, and restores.
+	src := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(src, "out"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(src, "dist/app"), 0o755))
+	must(t, os.Symlink("../dist/app", filepath.Join(src, "out/link")))
+	file, _ := writeArchive(t, src, []string{"out", "dist/app"})
+	_, err := restoreFile(t, file, t.TempDir(), []string{"out", "dist/app"})
+	must(t, err)
+}
+
+// TestWriteRefusesGit: .git is never restored, so never archived.
+func TestWriteRefusesGit(t *testing.T) {
+	src := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(src, ".git/hooks"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(src, "out/vendor/.GIT"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(src, "ok"), 0o755))
+	for _, tc := range []struct {
+		outputs []string
+		name    string // of the refused entry, or "" for an error about the outputs
+	}{
+		{[]string{"."}, ".git"},
+		{[]string{"ok", "out"}, "out/vendor/.GIT"},
+		{[]string{".git/hooks"}, ""},
+		{[]string{"ok/../.git"}, ""},
+	} {
+		_, err := Write(context.Background(), io.Discard, src, tc.outputs, WriteOptions{})
+		var unsafe *UnsafeEntryError
+		switch {
+		case tc.name != "" && (!errors.As(err, &unsafe) || unsafe.Name != tc.name):
+			t.Errorf("%q: err = %v, want an *UnsafeEntryError for %s", tc.outputs, err, tc.name)
+		case tc.name == "" && (err == nil || !strings.Contains(err.Error(), "inside .git")):
+			t.Errorf("%q: err = %v, want one saying the output is inside .git", tc.outputs, err)
+		}
+	}
+}
+
+// TestWriteLimits: Write refuses what Restore's default limits would.
+func TestWriteLimits(t *testing.T) {
+	src := t.TempDir()
+	deep := strings.TrimSuffix(strings.Repeat("d/", DefaultMaxDepth+1), "/")
+	must(t, os.MkdirAll(filepath.Join(src, deep), 0o755))
+	_, err := Write(context.Background(), io.Discard, src, []string{"d"}, WriteOptions{})
+	var limit *LimitError
+	if !errors.As(err, &limit) || limit.What != LimitDepth {
+		t.Errorf("err = %v, want a *LimitError on depth", err)
+	}
+}
+
+// TestWriteLeavesStagingOut: a restore staging its archive in the root
+// while the whole root is archived is not archived with it.
+func TestWriteLeavesStagingOut(t *testing.T) {
+	src := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(src, stagingPrefix+"1-ab/new/out"), 0o755))
+	must(t, os.WriteFile(filepath.Join(src, "f"), nil, 0o644))
+	file, _ := writeArchive(t, src, []string{"."})
+	if got := listArchive(t, file); !slices.Equal(got, []string{"f"}) {
+		t.Errorf("entries = %q", got)
 	}
 }
 
@@ -330,25 +394,28 @@ func TestGNUTarExtractsOurs(t *testing.T) {
 	}
 }
 
-func TestExtractReadsGNUTar(t *testing.T) {
+func TestRestoreReadsGNUTar(t *testing.T) {
 	needTar(t)
 	needZstd(t)
 	src := t.TempDir()
 	makeTree(t, src)
 	must(t, os.Link(filepath.Join(src, "out/a.txt"), filepath.Join(src, "out/hard")))
 	file := filepath.Join(t.TempDir(), "gnu.tar.zst")
-	for _, tc := range []struct{ name, cmd string }{
-		{"pipe", `tar -C "$SRC" -cf - bin/tool link-top out | zstd -3 -T0 -q -o "$ARCHIVE"`},
-		{"tar-zstd-dot", `tar -C "$SRC" --zstd -cf "$ARCHIVE" .`},
-		{"pax-long", `tar -C "$SRC" --format=pax -cf - bin/tool link-top out | zstd -19 -q -o "$ARCHIVE"`},
+	for _, tc := range []struct {
+		name, cmd string
+		outputs   []string
+	}{
+		{"pipe", `tar -C "$SRC" -cf - bin/tool link-top out | zstd -3 -T0 -q -o "$ARCHIVE"`, outputs},
+		{"tar-zstd-dot", `tar -C "$SRC" --zstd -cf "$ARCHIVE" .`, []string{"."}},
+		{"pax-long", `tar -C "$SRC" --format=pax -cf - bin/tool link-top out | zstd -19 -q -o "$ARCHIVE"`, outputs},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			os.Remove(file)
 			sh(t, tc.cmd, "SRC="+src, "ARCHIVE="+file)
 			dst := t.TempDir()
-			_, err := extractFile(t, file, dst)
+			_, err := restoreFile(t, file, dst, tc.outputs)
 			must(t, err)
-			sameTrees(t, src, dst, outputs)
+			sameTrees(t, src, dst, tc.outputs)
 			a, _ := os.Stat(filepath.Join(dst, "out/a.txt"))
 			h, _ := os.Stat(filepath.Join(dst, "out/hard"))
 			if !os.SameFile(a, h) {

@@ -84,9 +84,9 @@ func BenchmarkWrite(b *testing.B) {
 	})
 }
 
-// BenchmarkExtract extracts the tree's archive into a fresh folder each
+// BenchmarkRestore restores the tree's archive into a fresh folder each
 // round; "gnu" runs `zstd -dc | tar -x` on it.
-func BenchmarkExtract(b *testing.B) {
+func BenchmarkRestore(b *testing.B) {
 	_, archive := benchTree(b)
 	run := func(b *testing.B, extract func(dst string)) {
 		b.SetBytes(benchSize)
@@ -104,7 +104,7 @@ func BenchmarkExtract(b *testing.B) {
 			f, err := os.Open(archive)
 			must(b, err)
 			defer f.Close()
-			_, err = Extract(context.Background(), f, dst)
+			_, err = Restore(context.Background(), f, dst, []string{"."}, RestoreOptions{})
 			must(b, err)
 		})
 	})
@@ -167,12 +167,12 @@ func TestMemoryBounded(t *testing.T) {
 		f, err := os.Open(archive)
 		must(t, err)
 		defer f.Close()
-		st, err = Extract(context.Background(), f, filepath.Join(t.TempDir(), "dst"))
+		st, err = Restore(context.Background(), f, filepath.Join(t.TempDir(), "dst"), []string{"."}, RestoreOptions{})
 		must(t, err)
 	})
-	t.Logf("Extract: peak HeapInuse %d MiB, Sys %d MiB for %d MiB", heap/mib, sys/mib, size/mib)
+	t.Logf("Restore: peak HeapInuse %d MiB, Sys %d MiB for %d MiB", heap/mib, sys/mib, size/mib)
 	if heap > 32*mib || sys > 100*mib {
-		t.Errorf("Extract: peak HeapInuse %d MiB, Sys %d MiB; want under 32 and 100 MiB", heap/mib, sys/mib)
+		t.Errorf("Restore: peak HeapInuse %d MiB, Sys %d MiB; want under 32 and 100 MiB", heap/mib, sys/mib)
 	}
 	if st.Bytes != size {
 		t.Errorf("extracted %d bytes, want %d", st.Bytes, size)

@@ -31,9 +31,9 @@ func sampleArchive(t *testing.T) []byte {
 	)
 }
 
-func TestExtractCorrupt(t *testing.T) {
+func TestRestoreCorrupt(t *testing.T) {
 	good := sampleArchive(t)
-	if _, err := Extract(context.Background(), bytes.NewReader(good), t.TempDir()); err != nil {
+	if _, err := restoreBytes(t, good, t.TempDir(), []string{"out"}, RestoreOptions{}); err != nil {
 		t.Fatalf("the undamaged archive fails: %v", err)
 	}
 	cases := map[string][]byte{
@@ -51,11 +51,19 @@ func TestExtractCorrupt(t *testing.T) {
 		cases["truncated to "+strconv.Itoa(n)] = good[:n]
 	}
 	cases["stops between entries"] = cutBetweenEntries(t)
+	cases["padded past 16 MiB"] = padded(t, maxPadding+1)
+	if _, err := restoreBytes(t, padded(t, 1<<20), t.TempDir(), []string{"a"}, RestoreOptions{}); err != nil {
+		t.Errorf("an archive padded with 1 MiB fails: %v", err)
+	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := Extract(context.Background(), bytes.NewReader(data), t.TempDir())
+			root := t.TempDir()
+			_, err := restoreBytes(t, data, root, []string{"out", "a", "b"}, RestoreOptions{})
 			if !errors.Is(err, ErrCorrupt) {
 				t.Errorf("err = %v, want one wrapping ErrCorrupt", err)
+			}
+			if left, _ := os.ReadDir(root); len(left) != 0 {
+				t.Errorf("left in the root: %v", left)
 			}
 		})
 	}
@@ -81,13 +89,26 @@ func cutBetweenEntries(t *testing.T) []byte {
 	return out.Bytes()
 }
 
-// TestExtractSourceFailure checks that a broken connection is reported as
+// padded makes an archive of one file followed by n zero bytes past the
+// end-of-archive blocks: a few bytes of zstd.
+func padded(t *testing.T, n int) []byte {
+	var tarStream bytes.Buffer
+	tw := tar.NewWriter(&tarStream)
+	must(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "a", Size: 1, Mode: 0o644}))
+	_, err := tw.Write([]byte("a"))
+	must(t, err)
+	must(t, tw.Close())
+	tarStream.Write(make([]byte, n))
+	return compress(t, tarStream.Bytes())
+}
+
+// TestRestoreSourceFailure checks that a broken connection is reported as
 // itself, not as a corrupt archive.
-func TestExtractSourceFailure(t *testing.T) {
+func TestRestoreSourceFailure(t *testing.T) {
 	good := sampleArchive(t)
 	boom := errors.New("connection reset")
 	r := io.MultiReader(bytes.NewReader(good[:len(good)/2]), errReader{boom})
-	_, err := Extract(context.Background(), r, t.TempDir())
+	_, err := Restore(context.Background(), r, t.TempDir(), []string{"out"}, RestoreOptions{})
 	if !errors.Is(err, boom) || errors.Is(err, ErrCorrupt) {
 		t.Errorf("err = %v, want the reader's own error, not ErrCorrupt", err)
 	}
@@ -115,7 +136,7 @@ func TestWriteStopsOnCancel(t *testing.T) {
 	}
 }
 
-func TestExtractStopsOnCancel(t *testing.T) {
+func TestRestoreStopsOnCancel(t *testing.T) {
 	src := t.TempDir()
 	makeBigTree(t, src, 8<<20)
 	var buf bytes.Buffer
@@ -125,12 +146,15 @@ func TestExtractStopsOnCancel(t *testing.T) {
 	defer cancel()
 	r := &cancelAfterRead{r: &buf, limit: 64 << 10, cancel: cancel}
 	dst := t.TempDir()
-	st, err := Extract(ctx, r, dst)
+	st, err := Restore(ctx, r, dst, []string{"."}, RestoreOptions{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	if st.Bytes >= 8<<20 {
 		t.Errorf("extracted %d bytes after cancel, all of it", st.Bytes)
+	}
+	if left, _ := os.ReadDir(dst); len(left) != 0 {
+		t.Errorf("left in the root: %v", left)
 	}
 }
 

@@ -6,86 +6,58 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 )
 
-// Extract reads a zstd-compressed tar archive from r and extracts it under
-// root, creating root if missing, and returns what it extracted.
-//
-// Existing files, links and folders in the way are replaced: a restore
-// replaces outputs. Folders already there are kept and merged into.
-// Permission bits (not setuid, setgid or sticky) and modification times are
-// restored for files and folders; symlinks keep the time of their
-// extraction; owners are not restored. Folders missing above an entry are
-// created with mode 0755 (less the umask). Devices and named pipes are
-// skipped and counted in Stats.Skipped, as Write never makes them.
-//
-// Nothing is ever written outside root. Every access goes through an
-// os.Root, which refuses any path leaving root's tree, even through links
-// changed while Extract runs; and Extract refuses,
-// with an *UnsafeEntryError, an entry that is absolute, has a ".."
-// component, has a symlink among its parent folders (even one inside root:
-// restores never write through links), is a symlink that is absolute or
-// could resolve outside root (see checkSymlinkTarget), or is a hard link to
-// anything but a regular file inside root.
-//
-// A stream that cannot be decoded, fails its checksum or ends early gives an
-// error wrapping ErrCorrupt; a failure of r itself is returned wrapped as
-// is. On any error, including a cancelled ctx, Extract stops where it is:
-// entries already extracted stay under root, possibly with the last file
-// cut short. The caller should then treat the bundle as a miss and let the
-// task run, which rewrites its outputs.
-func Extract(ctx context.Context, r io.Reader, root string) (Stats, error) {
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return Stats{}, fmt.Errorf("create cache root: %w", err)
-	}
-	rt, err := os.OpenRoot(root)
-	if err != nil {
-		return Stats{}, fmt.Errorf("open cache root: %w", err)
-	}
-	defer rt.Close()
-	cr := &countReader{r: r}
-	dec, err := newDecoder(cr)
-	if err != nil {
-		return Stats{}, fmt.Errorf("start zstd decoder: %w", err)
-	}
-	defer dec.Close()
-	x := &extractor{
-		ctx:      ctx,
-		root:     rt,
-		src:      cr,
-		buf:      make([]byte, copyBufSize),
-		realDirs: map[string]bool{"": true},
-		dirs:     make(map[string]dirMeta),
-		open:     make(map[string]*os.Root),
-	}
-	defer x.closeFolders()
-	x.tail = &tailReader{r: dec}
-	err = x.run(tar.NewReader(x.tail), dec)
-	x.stats.Compressed = cr.n.Load()
-	return x.stats, err
-}
-
+// extractor reads an archive into a staging folder, refusing it at the
+// first entry Restore does not allow.
 type extractor struct {
-	ctx   context.Context
-	root  *os.Root
-	src   *countReader
-	buf   []byte
-	stats Stats
-	// realDirs holds folders known to be folders, not links, so that each
-	// entry does not Lstat all its parents again.
-	realDirs map[string]bool
-	// dirs holds the mode and time of each folder entry, set at the end
-	// because writing inside a folder changes its time and a read-only
-	// folder could not be written into.
-	dirs map[string]dirMeta
-	// open holds handles on recently used folders; see at.
-	open map[string]*os.Root
+	ctx     context.Context
+	root    *os.Root // the staging folder the outputs are extracted into
+	outputs outputSet
+	limits  Limits
+	umask   fs.FileMode
+	// space is where free space is checked, and rootPath the name it goes
+	// by in messages.
+	space, rootPath string
+	src             *countReader
+	buf             []byte
+	stats           Stats
+	entries         int
+	// stack is the path to the current entry; see enter.
+	stack []level
+	// implied, for restores of the whole root, holds the folders no entry
+	// names on the path down from the root; see track.
+	implied map[string]bool
 	// tail watches the tar stream for its end; entryEnd is where the last
-	// entry's data ends in it, or -1 if unknown.
+	// entry's data ends in it.
 	tail     *tailReader
 	entryEnd int64
+}
+
+// extract reads the archive from r into x.root. On success every folder
+// has its final mode and time.
+func (x *extractor) extract(r io.Reader) error {
+	x.src = &countReader{r: r}
+	defer func() { x.stats.Compressed = x.src.n.Load() }()
+	dec, err := newDecoder(x.src)
+	if err != nil {
+		return fmt.Errorf("start zstd decoder: %w", err)
+	}
+	defer dec.Close()
+	x.buf = make([]byte, copyBufSize)
+	x.stack = []level{{r: x.root, top: true}}
+	if x.outputs.whole() {
+		x.implied = make(map[string]bool)
+	}
+	x.tail = &tailReader{r: dec}
+	if err := x.run(tar.NewReader(x.tail), dec); err != nil {
+		x.closeFolders()
+		return err
+	}
+	return nil
 }
 
 func (x *extractor) run(tr *tar.Reader, dec io.Reader) error {
@@ -100,10 +72,10 @@ func (x *extractor) run(tr *tar.Reader, dec io.Reader) error {
 		if err != nil {
 			return x.readErr(err)
 		}
-		x.entryEnd = -1
-		if size, ok := dataSize(hdr); ok {
-			x.entryEnd = x.tail.n + size
+		if x.entries++; x.entries > x.limits.MaxEntries {
+			return &LimitError{What: LimitEntries, Limit: int64(x.limits.MaxEntries)}
 		}
+		x.entryEnd = x.tail.n + dataSize(hdr)
 		if err := x.entry(hdr, tr); err != nil {
 			return err
 		}
@@ -113,15 +85,29 @@ func (x *extractor) run(tr *tar.Reader, dec io.Reader) error {
 	}
 	// Read to the end of the zstd stream: GNU tar pads archives past the
 	// end-of-archive blocks, and the end of each frame carries the checksum
-	// that tells a damaged archive from a good one.
-	if _, err := io.CopyBuffer(io.Discard, onlyReader{dec}, x.buf); err != nil {
-		return x.readErr(err)
+	// that tells a damaged archive from a good one. Padding is a few KiB;
+	// a few bytes of zstd could make it gigabytes.
+	for n := 0; ; {
+		if err := x.ctx.Err(); err != nil {
+			return err
+		}
+		m, err := dec.Read(x.buf)
+		if n += m; n > maxPadding {
+			return fmt.Errorf("%w: more than %d bytes after the end-of-archive blocks", ErrCorrupt, maxPadding)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return x.readErr(err)
+		}
 	}
-	return x.finishDirs()
+	return x.leave(1)
 }
 
-// onlyReader hides other methods, so io.CopyBuffer uses the buffer given.
-type onlyReader struct{ io.Reader }
+// maxPadding is how much data may follow the end-of-archive blocks: GNU
+// tar pads to its record size, 10 KiB unless told otherwise.
+const maxPadding = 16 << 20
 
 // readErr classifies an error from reading the archive.
 func (x *extractor) readErr(err error) error {
@@ -131,21 +117,45 @@ func (x *extractor) readErr(err error) error {
 	return fmt.Errorf("%w: %w", ErrCorrupt, err)
 }
 
+// entry checks one entry against the limits and the outputs, and
+// extracts it.
 func (x *extractor) entry(hdr *tar.Header, tr *tar.Reader) error {
+	switch hdr.Typeflag {
+	case tar.TypeXGlobalHeader, 'V': // PAX global header, GNU volume label
+		return nil
+	}
+	if n := len(hdr.Name); n > x.limits.MaxPathLength {
+		return &LimitError{What: LimitPathLength, Entry: hdr.Name, Limit: int64(x.limits.MaxPathLength), Value: int64(n)}
+	}
 	name, err := entryName(hdr.Name)
 	if err != nil {
 		return err
 	}
-	if name == "" {
-		if hdr.Typeflag == tar.TypeDir {
-			return nil // "./": the root, which the caller owns
+	if d := depth(name); d > x.limits.MaxDepth {
+		return &LimitError{What: LimitDepth, Entry: hdr.Name, Limit: int64(x.limits.MaxDepth), Value: int64(d)}
+	}
+	if sparse(hdr) {
+		return &UnsafeEntryError{Name: hdr.Name, Reason: "sparse file: its holes would be written out as zeros"}
+	}
+	switch {
+	case name == "" && hdr.Typeflag == tar.TypeDir:
+		return nil // "./": the root, which the caller owns
+	case name == "":
+		return &UnsafeEntryError{Name: hdr.Name, Reason: "names the cache root itself"}
+	case hasGit(name):
+		return &UnsafeEntryError{Name: hdr.Name, Reason: ".git is never restored"}
+	case reserved(name):
+		return &UnsafeEntryError{Name: hdr.Name, Reason: "name of a restore's staging folder"}
+	case !x.outputs.contains(name):
+		if hdr.Typeflag == tar.TypeDir && x.outputs.above(name) {
+			return nil // a folder above an output: the cache root's own
 		}
-		return &UnsafeEntryError{Name: hdr.Name, Reason: "names the root itself"}
+		return &UnsafeEntryError{Name: hdr.Name, Reason: "outside the task's outputs"}
 	}
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		return x.dir(name, hdr)
-	case tar.TypeReg, tar.TypeCont, tar.TypeGNUSparse:
+	case tar.TypeReg, tar.TypeCont, '\x00':
 		return x.file(name, hdr, tr)
 	case tar.TypeSymlink:
 		return x.symlink(name, hdr)
@@ -154,28 +164,34 @@ func (x *extractor) entry(hdr *tar.Header, tr *tar.Reader) error {
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		x.stats.Skipped++
 		return nil
-	case tar.TypeXGlobalHeader, 'V': // PAX global header, GNU volume label
-		return nil
 	default:
 		return fmt.Errorf("%w: entry %q has unsupported type %q", ErrCorrupt, hdr.Name, hdr.Typeflag)
 	}
 }
 
-// dataSize is how many bytes of data follow hdr in the tar stream, padding
-// included; false when unknown, for sparse files.
-func dataSize(hdr *tar.Header) (int64, bool) {
-	switch hdr.Typeflag {
-	case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
-		return 0, true
-	case tar.TypeGNUSparse:
-		return 0, false
+// sparse reports whether hdr is a sparse file, in GNU's old format or a
+// PAX one. archive/tar would read its holes as zeros: a few bytes of
+// archive could fill the disk.
+func sparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
 	}
 	for k := range hdr.PAXRecords {
 		if strings.HasPrefix(k, "GNU.sparse.") {
-			return 0, false
+			return true
 		}
 	}
-	return (hdr.Size + 511) &^ 511, true
+	return false
+}
+
+// dataSize is how many bytes of data follow hdr in the tar stream, padding
+// included.
+func dataSize(hdr *tar.Header) int64 {
+	switch hdr.Typeflag {
+	case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
+		return 0
+	}
+	return (hdr.Size + 511) &^ 511
 }
 
 // tailReader counts the bytes of the tar stream read and keeps the last
@@ -201,12 +217,11 @@ func (t *tailReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// endOfArchive reports whether the stream read so far ends with the two zero
-// blocks right after the last entry, which ended at entryEnd (negative when
-// unknown: then the zero blocks alone decide).
+// endOfArchive reports whether the stream read so far ends with the two
+// zero blocks right after the last entry, which ended at entryEnd.
 func (t *tailReader) endOfArchive(entryEnd int64) bool {
 	if t.n < int64(len(t.last)) || t.last != [1024]byte{} {
 		return false
 	}
-	return entryEnd < 0 || t.n == entryEnd+int64(len(t.last))
+	return t.n == entryEnd+int64(len(t.last))
 }

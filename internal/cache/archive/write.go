@@ -10,8 +10,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -43,10 +41,16 @@ type WriteOptions struct {
 // entries. Sockets, devices and named pipes are skipped without error and
 // counted in Stats.Skipped.
 //
-// Write refuses, with an *UnsafeEntryError, what Extract would refuse, rather
-// than upload a bundle that can never be restored: a symlink that is
-// absolute or could resolve outside root, and an output path that goes
-// through a symlink (a symlink given as a path is archived as the link).
+// Write refuses what Restore would refuse, rather than upload a bundle that
+// can never be restored: with an *UnsafeEntryError, a .git folder or file
+// anywhere in the outputs, a symlink that is absolute or does not lead
+// inside the outputs (see Restore), and an output path that goes through a
+// symlink (a symlink given as a path is archived as the link); with a
+// *LimitError, more entries, longer names or deeper names than Restore's
+// default Limits allow (the system keeps link targets short enough). An
+// output path with a .git component is an error too. When paths hold ".",
+// a restore's staging folder at the top of root is left out: it is
+// another restore's, half made.
 //
 // A path that does not exist is an error naming it (wrapping
 // fs.ErrNotExist); so is an absolute path or one leading out of root. On any
@@ -63,11 +67,12 @@ func Write(ctx context.Context, w io.Writer, root string, paths []string, opt Wr
 		return Stats{}, fmt.Errorf("start zstd encoder: %w", err)
 	}
 	a := &archiver{
-		ctx:   ctx,
-		tw:    tar.NewWriter(fw),
-		root:  root,
-		buf:   make([]byte, copyBufSize),
-		links: make(map[inode]string),
+		ctx:     ctx,
+		tw:      tar.NewWriter(fw),
+		root:    root,
+		outputs: names,
+		buf:     make([]byte, copyBufSize),
+		links:   make(map[inode]string),
 	}
 	for _, name := range names {
 		if err = a.addPath(name); err != nil {
@@ -89,56 +94,18 @@ func Write(ctx context.Context, w io.Writer, root string, paths []string, opt Wr
 	return a.stats, nil
 }
 
-// outputNames cleans paths to slash-separated names relative to root, sorts
-// them and drops the ones inside another.
-func outputNames(paths []string) ([]string, error) {
-	names := make([]string, 0, len(paths))
-	for _, p := range paths {
-		if p == "" || filepath.IsAbs(p) {
-			return nil, fmt.Errorf("output path %q must be relative to the cache root", p)
-		}
-		name := filepath.ToSlash(filepath.Clean(p))
-		if name == ".." || strings.HasPrefix(name, "../") {
-			return nil, fmt.Errorf("output path %q is outside the cache root", p)
-		}
-		names = append(names, name)
-	}
-	if slices.Contains(names, ".") {
-		return []string{"."}, nil
-	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	kept := make(map[string]bool, len(names))
-	out := names[:0]
-	for _, name := range names {
-		if !insideAny(name, kept) {
-			kept[name] = true
-			out = append(out, name)
-		}
-	}
-	return out, nil
-}
-
-// insideAny reports whether name lies inside one of the folders in set.
-func insideAny(name string, set map[string]bool) bool {
-	for dir := path.Dir(name); dir != "."; dir = path.Dir(dir) {
-		if set[dir] {
-			return true
-		}
-	}
-	return false
-}
-
 // inode identifies a file for hard-link detection.
 type inode struct{ dev, ino uint64 }
 
 type archiver struct {
-	ctx   context.Context
-	tw    *tar.Writer
-	root  string
-	buf   []byte
-	links map[inode]string // first name archived for each multiply-linked file
-	stats Stats
+	ctx     context.Context
+	tw      *tar.Writer
+	root    string
+	outputs outputSet
+	buf     []byte
+	links   map[inode]string // first name archived for each multiply-linked file
+	entries int
+	stats   Stats
 }
 
 // addPath archives one output path, recursing into folders.
@@ -160,7 +127,7 @@ func (a *archiver) addPath(name string) error {
 	return a.add(name, fi)
 }
 
-// checkParents refuses an output reached through a symlink: Extract would
+// checkParents refuses an output reached through a symlink: Restore would
 // refuse to write through it, so the bundle could never be restored.
 func (a *archiver) checkParents(name string) error {
 	for dir := path.Dir(name); dir != "."; dir = path.Dir(dir) {
@@ -170,7 +137,7 @@ func (a *archiver) checkParents(name string) error {
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			return &UnsafeEntryError{Name: name, Reason: fmt.Sprintf(
-				"path goes through symlink %q, which Extract refuses: give the output by its real path", dir)}
+				"path goes through symlink %q, which Restore refuses: give the output by its real path", dir)}
 		}
 	}
 	return nil
@@ -182,6 +149,9 @@ func (a *archiver) osPath(name string) string {
 
 func (a *archiver) add(name string, fi fs.FileInfo) error {
 	if err := a.ctx.Err(); err != nil {
+		return err
+	}
+	if err := a.check(name, fi.IsDir()); err != nil {
 		return err
 	}
 	switch mode := fi.Mode(); {
@@ -196,8 +166,8 @@ func (a *archiver) add(name string, fi fs.FileInfo) error {
 		if err != nil {
 			return err
 		}
-		if err := checkSymlinkTarget(name, name, target); err != nil {
-			return fmt.Errorf("%w (Extract refuses it, so it cannot be cached)", err)
+		if reason := a.outputs.checkLink(name, target); reason != "" {
+			return &UnsafeEntryError{Name: name, Reason: reason + " (Restore refuses it, so it cannot be cached)"}
 		}
 		hdr := a.header(name, tar.TypeSymlink, fi)
 		hdr.Linkname = target
@@ -214,12 +184,37 @@ func (a *archiver) add(name string, fi fs.FileInfo) error {
 	}
 }
 
+// check refuses an entry Restore would refuse by its name, or because the
+// archive would have too many.
+func (a *archiver) check(name string, dir bool) error {
+	if _, base := split(name); isGit(base) {
+		return &UnsafeEntryError{Name: name, Reason: ".git is never restored: leave it out of the outputs"}
+	}
+	if a.entries++; a.entries > DefaultMaxEntries {
+		return &LimitError{What: LimitEntries, Limit: DefaultMaxEntries}
+	}
+	n := len(name)
+	if dir {
+		n++ // the entry's name ends with "/"
+	}
+	if n > DefaultMaxPathLength {
+		return &LimitError{What: LimitPathLength, Entry: name, Limit: DefaultMaxPathLength, Value: int64(n)}
+	}
+	if d := depth(name); d > DefaultMaxDepth {
+		return &LimitError{What: LimitDepth, Entry: name, Limit: DefaultMaxDepth, Value: int64(d)}
+	}
+	return nil
+}
+
 func (a *archiver) addChildren(dir string) error {
 	entries, err := os.ReadDir(a.osPath(dir)) // sorted by name
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
+		if dir == "." && reserved(e.Name()) {
+			continue
+		}
 		name := path.Join(dir, e.Name())
 		fi, err := e.Info()
 		if errors.Is(err, fs.ErrNotExist) {
