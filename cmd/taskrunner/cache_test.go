@@ -306,8 +306,11 @@ func (p *proxy) set(method string, status int) {
 //
 //	tarzst FILE ENTRY...
 //
-// An ENTRY is NAME=TEXT (a file holding TEXT), NAME->TARGET (a symlink) or
-// NAME/ (a folder). Names are stored as they are, "../x" and "/abs" too.
+// An ENTRY is NAME=TEXT (a file holding TEXT), NAME->TARGET (a symlink),
+// NAME=>TARGET (a hard link) or NAME/ (a folder). Names are stored as they
+// are, "../x" and "/abs" too. "MODE NAME=TEXT" (octal, as 4777) gives a
+// file its mode bits, 0644 otherwise; "{N}" in a name stands for N folders
+// named d ("out/{300}f=x").
 func cmdTarZst(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
 		ts.Fatalf("usage: tarzst FILE ENTRY...")
@@ -318,16 +321,30 @@ func cmdTarZst(ts *testscript.TestScript, neg bool, args []string) {
 	tw := tar.NewWriter(enc)
 	mtime := time.Unix(1700000000, 0)
 	for _, e := range args[1:] {
+		mode := int64(0o644)
+		if m, rest, ok := strings.Cut(e, " "); ok {
+			n, err := strconv.ParseInt(m, 8, 64)
+			ts.Check(err)
+			mode, e = n, rest
+		}
+		if before, rest, ok := strings.Cut(e, "{"); ok {
+			n, after, _ := strings.Cut(rest, "}")
+			depth, err := strconv.Atoi(n)
+			ts.Check(err)
+			e = before + strings.Repeat("d/", depth) + after
+		}
 		if name, target, ok := strings.Cut(e, "->"); ok {
 			ts.Check(tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target, Mode: 0o777, ModTime: mtime}))
+		} else if name, target, ok := strings.Cut(e, "=>"); ok {
+			ts.Check(tw.WriteHeader(&tar.Header{Typeflag: tar.TypeLink, Name: name, Linkname: target, Mode: 0o644, ModTime: mtime}))
 		} else if name, text, ok := strings.Cut(e, "="); ok {
-			ts.Check(tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(text)), Mode: 0o644, ModTime: mtime}))
+			ts.Check(tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(text)), Mode: mode, ModTime: mtime}))
 			_, err := tw.Write([]byte(text))
 			ts.Check(err)
 		} else if strings.HasSuffix(e, "/") {
-			ts.Check(tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: e, Mode: 0o755, ModTime: mtime}))
+			ts.Check(tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: e, Mode: 0o777, ModTime: mtime}))
 		} else {
-			ts.Fatalf("tarzst: %q is not NAME=TEXT, NAME->TARGET or NAME/", e)
+			ts.Fatalf("tarzst: %q is not NAME=TEXT, NAME->TARGET, NAME=>TARGET or NAME/", e)
 		}
 	}
 	ts.Check(tw.Close())

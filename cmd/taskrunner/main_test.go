@@ -64,6 +64,7 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"buildids":   cmdBuildIDs,
+			"envfile":    cmdEnvFile,
 			"exits":      cmdExits,
 			"github":     cmdGitHub,
 			"jsonlines":  cmdJSONLines,
@@ -101,6 +102,19 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("exits: %s exited %d, want %d", args[1], got, want)
 	}
+}
+
+// cmdEnvFile sets a variable to the contents of a file, such as a key that
+// ssh-keygen made:
+//
+//	envfile VAR file
+func cmdEnvFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: envfile VAR file")
+	}
+	b, err := os.ReadFile(ts.MkAbs(args[1]))
+	ts.Check(err)
+	ts.Setenv(args[0], string(b))
 }
 
 // cmdWaitFile waits for files to exist, for at most 20 seconds, so that a

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -43,9 +44,11 @@ type Remote struct {
 	logsPrefix  string
 	logsViewURL string
 	report      Reporter
+	trust       Trust
 
-	broken   atomic.Bool
-	warnOnce sync.Once
+	broken       atomic.Bool
+	unsignedOnce sync.Once
+	warnOnce     sync.Once
 	// moved counts the bytes of archives downloaded and uploaded.
 	moved atomic.Int64
 	// progressEvery is the period of progress lines in long transfers.
@@ -58,6 +61,10 @@ func NewRemote(store Store, prefix, logsPrefix, logsViewURL string, report Repor
 	return &Remote{store: store, prefix: prefix, logsPrefix: logsPrefix, logsViewURL: logsViewURL,
 		report: report, progressEvery: 5 * time.Second}
 }
+
+// SetTrust makes r sign what it uploads and verify what it restores, as t
+// says. Call it before any other method.
+func (r *Remote) SetTrust(t Trust) { r.trust = t }
 
 // NewLazyRemote is NewRemote for a store that open opens on first use (see
 // Locate); a store that cannot be opened is a failure of the store.
@@ -109,11 +116,12 @@ func (r *Remote) fail(what string, err error) {
 	})
 }
 
-// Restore extracts archive into root, where paths are the task's outputs,
-// and reports whether it did. found, if
-// not nil, is called once the archive is known to exist. A missing archive
-// is a miss; an unusable one (corrupt, truncated, unsafe) is a miss with a
-// warn line.
+// Restore puts the outputs held by archive in place under root, where paths
+// are the task's outputs relative to root, and reports whether it did.
+// found, if not nil, is called once the archive is known to exist. A
+// missing archive is a miss; an unusable one (corrupt, truncated, unsafe,
+// over a limit, or without a trusted signature when r verifies them) is a
+// miss with a warn line, and leaves the outputs as they were.
 func (r *Remote) Restore(ctx context.Context, key, root string, paths []string, found func()) bool {
 	if !r.usable() {
 		return false
@@ -135,16 +143,49 @@ func (r *Remote) Restore(ctx context.Context, key, root string, paths []string, 
 	if found != nil {
 		found()
 	}
+	var sig []byte
+	if r.trust.Verifier != nil {
+		var ok bool
+		if sig, ok = r.signature(ctx, store, key); !ok {
+			return false
+		}
+		if sig == nil {
+			// Refused before a byte of the archive is read.
+			r.untrusted("archive", key, errNoSignature(key))
+			return false
+		}
+	}
 	t := r.track("Downloading", key)
 	src := &watchedReader{r: body}
-	// The whole root as the output until callers pass the task's outputs.
-	stats, err := archive.Restore(ctx, t.reader(src), root, []string{"."}, archive.RestoreOptions{})
+	sum := sha256.New()
+	in := io.TeeReader(t.reader(src), sum)
+	opt := archive.RestoreOptions{}
+	var refused error // the signature's refusal, as Verify gave it
+	if r.trust.Verifier != nil {
+		// The signature covers every byte of the object, so read what the
+		// archive reader left (padding after the end of the tar) first.
+		opt.Verify = func() error {
+			if _, err := io.Copy(io.Discard, in); err != nil {
+				return err
+			}
+			refused = r.verify(key, sum.Sum(nil), sig)
+			return refused
+		}
+	}
+	stats, err := archive.Restore(ctx, in, root, paths, opt)
 	t.done(err == nil)
 	if err != nil {
-		var unsafe *archive.UnsafeEntryError
+		var (
+			unsafe *archive.UnsafeEntryError
+			limit  *archive.LimitError
+		)
 		switch {
-		case errors.Is(err, archive.ErrCorrupt) || errors.As(err, &unsafe):
+		case refused != nil:
+			r.untrusted("archive", key, refused)
+		case errors.Is(err, archive.ErrCorrupt) || errors.As(err, &unsafe) || errors.As(err, &limit):
 			r.report.Warn(fmt.Sprintf("remote cache: archive %s is unusable, ignoring it: %v", key, err))
+		case errors.Is(err, context.Canceled):
+			r.report.Warn(fmt.Sprintf("remote cache: restoring %s was cancelled; the outputs are as they were", key))
 		case src.failed() == nil:
 			// Not the store: the cache root could not be written.
 			r.report.Warn(fmt.Sprintf("remote cache: cannot restore %s into %s: %v", key, root, err))
@@ -160,6 +201,9 @@ func (r *Remote) Restore(ctx context.Context, key, root string, paths []string, 
 // Save uploads an archive of paths, relative to root, as key. It reports
 // whether the archive was stored.
 func (r *Remote) Save(ctx context.Context, key, root string, paths []string) bool {
+	if !r.mayUpload() {
+		return false
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w, ok := r.writer(ctx, key, "application/zstd")
@@ -168,7 +212,8 @@ func (r *Remote) Save(ctx context.Context, key, root string, paths []string) boo
 	}
 	t := r.track("Uploading", key)
 	dst := &watchedWriter{w: w}
-	_, err := archive.Write(ctx, t.writer(dst), root, paths, archive.WriteOptions{})
+	sum := sha256.New()
+	_, err := archive.Write(ctx, io.MultiWriter(t.writer(dst), sum), root, paths, archive.WriteOptions{})
 	if err != nil {
 		cancel() // abandon the upload: no partial archive appears
 	}
@@ -187,6 +232,9 @@ func (r *Remote) Save(ctx context.Context, key, root string, paths []string) boo
 	case cerr != nil:
 		r.fail("uploading "+key, cerr)
 		return false
+	}
+	if r.trust.Signer != nil {
+		return r.sign(ctx, key, sum)
 	}
 	return true
 }
@@ -268,13 +316,37 @@ func (r *Remote) LatestHash(ctx context.Context, job, branch string) (string, bo
 		r.fail("reading "+key, err)
 		return "", false
 	}
+	if r.trust.Verifier != nil {
+		sig, ok := r.signature(ctx, store, key)
+		if !ok {
+			return "", false
+		}
+		sum := sha256.Sum256(b)
+		err := errNoSignature(key)
+		if sig != nil {
+			err = r.verify(key, sum[:], sig)
+		}
+		if err != nil {
+			r.untrusted("latest hash", key, err)
+			return "", false
+		}
+	}
 	hash := strings.TrimSpace(string(b))
 	return hash, hash != ""
 }
 
 // SetLatest records hash as the newest build of job on branch.
 func (r *Remote) SetLatest(ctx context.Context, job, branch, hash string) {
-	r.put(ctx, r.latestKey(job, branch), "text/plain; charset=utf-8", strings.NewReader(hash))
+	if !r.mayUpload() {
+		return
+	}
+	key := r.latestKey(job, branch)
+	if !r.put(ctx, key, "text/plain; charset=utf-8", strings.NewReader(hash)) || r.trust.Signer == nil {
+		return
+	}
+	sum := sha256.New()
+	sum.Write([]byte(hash))
+	r.sign(ctx, key, sum)
 }
 
 // UploadLog uploads a job's log file and returns the URL to view it, or ""

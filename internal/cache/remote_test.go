@@ -110,7 +110,7 @@ func TestRemoteWarnsOnce(t *testing.T) {
 	root := outputs(t)
 	log := filepath.Join(root, "out", "a.txt")
 
-	if r.Restore(ctx, r.Archive("job", "", "abc"), root, nil, nil) {
+	if r.Restore(ctx, r.Archive("job", "", "abc"), root, []string{"out"}, nil) {
 		t.Error("Restore from a broken store reported success")
 	}
 	if calls := store.calls.Load(); calls != 1 {
@@ -187,14 +187,14 @@ func TestRemoteLocalFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := len(rep.get("warn"))
-	if r.Restore(ctx, key, filepath.Join(file, "root"), nil, nil) {
+	if r.Restore(ctx, key, filepath.Join(file, "root"), []string{"out"}, nil) {
 		t.Error("Restore into a file reported success")
 	}
 	if warns := rep.get("warn"); len(warns) != before+1 || !strings.Contains(warns[before], "cannot restore "+key) {
 		t.Errorf("warn lines %q, want one saying the archive cannot be restored", warns[before:])
 	}
 	dest := t.TempDir()
-	if !r.Restore(ctx, key, dest, nil, nil) {
+	if !r.Restore(ctx, key, dest, []string{"out"}, nil) {
 		t.Fatalf("Restore after a local failure did not restore: %q", rep.get("warn"))
 	}
 	if b, err := os.ReadFile(filepath.Join(dest, "out", "sub", "b.txt")); err != nil || len(b) != 5000 {
@@ -216,7 +216,7 @@ func TestRemoteCorruptArchive(t *testing.T) {
 	}
 	put(t, store, key, "", []byte("not zstd at all"))
 	found := false
-	if r.Restore(ctx, key, t.TempDir(), nil, func() { found = true }) {
+	if r.Restore(ctx, key, t.TempDir(), []string{"out"}, func() { found = true }) {
 		t.Fatal("a corrupt archive was restored")
 	}
 	if !found {
@@ -245,7 +245,7 @@ func TestRemoteProgress(t *testing.T) {
 	}
 	r = NewRemote(slowStore{Store: folder, pause: 5 * time.Millisecond}, "", "", "", rep)
 	r.progressEvery = 20 * time.Millisecond
-	if !r.Restore(ctx, key, t.TempDir(), nil, nil) {
+	if !r.Restore(ctx, key, t.TempDir(), []string{"out"}, nil) {
 		t.Fatalf("Restore: %q", rep.get("warn"))
 	}
 	var progress int
@@ -300,7 +300,7 @@ func TestRemoteS3Multipart(t *testing.T) {
 		t.Errorf("ETag %s: want a multipart upload of 4 parts", etag)
 	}
 	dest := t.TempDir()
-	if !r.Restore(ctx, key, dest, nil, nil) {
+	if !r.Restore(ctx, key, dest, []string{"out"}, nil) {
 		t.Fatalf("Restore: %q", rep.get("warn"))
 	}
 	got, err := os.ReadFile(filepath.Join(dest, "out", "big.bin"))

@@ -249,7 +249,13 @@ func (r *run) openRemote() (*cache.Remote, error) {
 	if err != nil || open == nil {
 		return nil, err
 	}
-	return cache.NewLazyRemote(open, prefix, cfg.LogsPrefix, cfg.LogsViewURL, reporter{r.out}), nil
+	trust, err := cache.LoadTrust(cfg)
+	if err != nil {
+		return nil, err
+	}
+	remote := cache.NewLazyRemote(open, prefix, cfg.LogsPrefix, cfg.LogsViewURL, reporter{r.out})
+	remote.SetTrust(trust)
+	return remote, nil
 }
 
 // uploadLog uploads the job's log when TASKRUNNER_UPLOAD_LOGS is on, and

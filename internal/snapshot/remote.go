@@ -160,9 +160,14 @@ func (j *Job) restoreFuzzy(ctx context.Context, a *Args, saved *state.SavedHash)
 		return false
 	}
 	defer j.phase("fuzzy restore")()
-	branches := j.FallbackBranches
+	var branches []string
 	if cur := j.CurrentBranch(ctx); cur != "" {
-		branches = append([]string{cur}, branches...)
+		branches = append(branches, cur)
+	}
+	for _, b := range j.FallbackBranches {
+		if !slices.Contains(branches, b) {
+			branches = append(branches, b)
+		}
 	}
 	for _, branch := range branches {
 		hash, ok := j.Remote.LatestHash(ctx, j.Name, branch)

@@ -112,7 +112,7 @@ func (e *LimitError) Error() string {
 		}
 		return fmt.Sprintf("entry %q has a %d-byte name (at most %d)", shorten(e.Entry), e.Value, e.Limit)
 	case LimitDepth:
-		return fmt.Sprintf("entry %q is %d folders deep (at most %d)", shorten(e.Entry), e.Value, e.Limit)
+		return fmt.Sprintf("entry %q has %d path components (at most %d)", shorten(e.Entry), e.Value, e.Limit)
 	case LimitFreeSpace:
 		return fmt.Sprintf("restoring would leave less than %s free on %s", size(e.Limit), e.Path)
 	case LimitImplied:

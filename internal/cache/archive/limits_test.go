@@ -43,10 +43,10 @@ func TestRestoreLimits(t *testing.T) {
 			`entry "out/b" links to a 14-byte path (at most 10)`},
 		{"depth", Limits{},
 			[]entry{dir("out/"), file(deep, "x")},
-			`entry "out/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/…" is 300 folders deep (at most 256)`},
+			`entry "out/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/…" has 300 path components (at most 256)`},
 		{"depth, set", Limits{MaxDepth: 2},
 			[]entry{dir("out/"), dir("out/a/"), dir("out/a/b/")},
-			`entry "out/a/b/" is 3 folders deep (at most 2)`},
+			`entry "out/a/b/" has 3 path components (at most 2)`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,7 +210,7 @@ func TestLimitErrorMessages(t *testing.T) {
 	}{
 		{&LimitError{What: LimitEntries, Limit: 1_000_000}, "archive has more than 1000000 entries"},
 		{&LimitError{What: LimitDepth, Entry: strings.Repeat("é/", 30), Limit: 256, Value: 300},
-			`entry "é/é/é/é/é/é/é/é/é/é/é/é/é/…" is 300 folders deep (at most 256)`},
+			`entry "é/é/é/é/é/é/é/é/é/é/é/é/é/…" has 300 path components (at most 256)`},
 		{&LimitError{What: LimitFreeSpace, Limit: 1 << 30, Path: "/work"}, "restoring would leave less than 1.0 GiB free on /work"},
 		{&LimitError{What: LimitFreeSpace, Limit: 5 << 40, Path: "/work"}, "restoring would leave less than 5.0 TiB free on /work"},
 		{&LimitError{What: LimitFreeSpace, Limit: 1000, Path: "/work"}, "restoring would leave less than 1000 bytes free on /work"},
