@@ -23,7 +23,7 @@ type Limits struct {
 	MaxDepth int
 	// MinFree is the free space, in bytes, a restore leaves on the cache
 	// root's file system: it stops before writing a file that would leave
-	// less. 0 means the larger of 1 GiB and 5% of the file system; a
+	// less. 0 means the smaller of 1 GiB and 5% of the file system; a
 	// negative value turns the check off.
 	MinFree int64
 
@@ -63,7 +63,7 @@ func (l Limits) minFree(total uint64) uint64 {
 	if l.MinFree > 0 {
 		return uint64(l.MinFree)
 	}
-	return max(1<<30, total/20)
+	return min(1<<30, total/20)
 }
 
 func statFS(path string) (avail, total uint64, err error) {

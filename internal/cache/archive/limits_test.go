@@ -159,13 +159,14 @@ func TestRestoreFreeSpace(t *testing.T) {
 		want      string // "": restored
 		wantCalls int
 	}{
-		{"room", 0, []uint64{gib + 100}, 10 * gib, strings.Repeat("x", 100), "", 1},
-		{"one byte short", 0, []uint64{gib + 99}, 10 * gib, strings.Repeat("x", 100), "1.0 GiB", 1},
-		{"5% of a large disk", 0, []uint64{100 * gib}, 2000 * gib, "x", "100.0 GiB", 1},
+		{"room", 0, []uint64{gib + 100}, 100 * gib, strings.Repeat("x", 100), "", 1},
+		{"one byte short", 0, []uint64{gib + 99}, 100 * gib, strings.Repeat("x", 100), "1.0 GiB", 1},
+		{"5% of a small disk", 0, []uint64{512 << 20}, 10 * gib, "x", "512.0 MiB", 1},
+		{"5% of a small disk, room", 0, []uint64{512<<20 + 1}, 10 * gib, "x", "", 1},
 		{"set", 1 << 20, []uint64{1<<20 + 1}, 10 * gib, "x", "", 1},
 		{"set, short", 512 << 20, []uint64{512 << 20}, 10 * gib, "x", "512.0 MiB", 1},
 		{"off", -1, []uint64{0}, 10 * gib, "x", "", 0},
-		{"filling while written", 0, []uint64{4 * gib, 4 * gib, gib + 1}, 10 * gib, big, "1.0 GiB", 3},
+		{"filling while written", 0, []uint64{4 * gib, 4 * gib, gib + 1}, 100 * gib, big, "1.0 GiB", 3},
 		{"empty file", 0, []uint64{0}, 10 * gib, "", "", 0},
 	}
 	for _, tc := range cases {
