@@ -142,7 +142,7 @@ func (r *run) run() (int, error) {
 		}
 	}()
 	endLock := r.phase("lock wait")
-	unlock, err := r.state.Lock(ctx, name)
+	unlock, err := r.state.Lock(ctx, name, r.buildID, nil)
 	endLock()
 	cancel()
 	<-watched
