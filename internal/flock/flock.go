@@ -18,16 +18,33 @@ import (
 // held. The file is close-on-exec: no child inherits the lock. The
 // returned function releases it.
 func Lock(ctx context.Context, path string, perm os.FileMode) (unlock func(), err error) {
+	f, err := LockFile(ctx, path, perm, nil)
+	if err != nil {
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// LockFile takes the lock as Lock does, for a holder that writes in the
+// lock file: it returns the file, open for reading and writing, and closing
+// it releases the lock. The lock is on the file's inode, so a holder must
+// write through this file and never replace it. When another holder has
+// the lock, waiting (if not nil) is called once, before LockFile starts to
+// wait.
+func LockFile(ctx context.Context, path string, perm os.FileMode, waiting func()) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, perm)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the lock: %w", err)
 	}
 	fd := int(f.Fd())
 	if err := flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
-		return func() { f.Close() }, nil
+		return f, nil
 	} else if !errors.Is(err, syscall.EWOULDBLOCK) {
 		f.Close()
 		return nil, fmt.Errorf("cannot lock %s: %w", path, err)
+	}
+	if waiting != nil {
+		waiting()
 	}
 	// Someone holds it: block in a goroutine so that ctx can end the wait.
 	done := make(chan error, 1)
@@ -38,7 +55,7 @@ func Lock(ctx context.Context, path string, perm os.FileMode) (unlock func(), er
 			f.Close()
 			return nil, fmt.Errorf("cannot lock %s: %w", path, err)
 		}
-		return func() { f.Close() }, nil
+		return f, nil
 	case <-ctx.Done():
 		// Closing the file drops the lock if the goroutine gets it later.
 		go func() { <-done; f.Close() }()

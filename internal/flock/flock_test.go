@@ -81,3 +81,31 @@ func TestOtherProcess(t *testing.T) {
 		t.Fatalf("another process could not take the released lock: %v", err)
 	}
 }
+
+// TestLockFileWaiting: LockFile calls waiting only when another holder has
+// the lock, and closing its file releases the lock.
+func TestLockFileWaiting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	calls := 0
+	f, err := LockFile(context.Background(), path, 0o644, func() { calls++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 0 {
+		t.Errorf("waiting called %d times for a free lock, want 0", calls)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := LockFile(ctx, path, 0o644, func() { calls++ }); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("LockFile of a held lock = %v, want DeadlineExceeded", err)
+	}
+	if calls != 1 {
+		t.Errorf("waiting called %d times for a held lock, want 1", calls)
+	}
+	f.Close()
+	u, err := Lock(context.Background(), path, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u()
+}

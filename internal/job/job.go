@@ -142,7 +142,7 @@ func (r *run) run() (int, error) {
 		}
 	}()
 	endLock := r.phase("lock wait")
-	unlock, err := r.state.Lock(ctx, name)
+	unlock, err := r.lock(ctx)
 	endLock()
 	cancel()
 	<-watched
@@ -152,39 +152,29 @@ func (r *run) run() (int, error) {
 		if err == nil {
 			unlock()
 		}
+		r.closeWaitOutput(false)
 		return exitForSignal(sig), nil
 	default:
 	}
 	if err != nil {
+		r.closeWaitOutput(false)
 		return 0, err
 	}
 	defer unlock()
 
 	// 2. Already done in this build: the same result again.
 	if status, ok, err := r.state.Result(r.buildID, name); err != nil {
+		r.closeWaitOutput(false)
 		return 0, err
 	} else if ok {
+		r.closeWaitOutput(status != 0)
 		r.recordJob(status, OutcomeAlreadyDone)
 		return status, nil
 	}
 
-	logFile, err := os.OpenFile(r.state.LogPath(r.buildID, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return 0, fmt.Errorf("cannot open the job's log: %w", err)
+	if err := r.openOutput(); err != nil {
+		return 0, err
 	}
-	lock := output.NewWriteLock(r.state.Build(r.buildID))
-	r.stdout = output.NewSink(r.streams.stdout, lock)
-	r.out = output.NewJob(output.Options{
-		Job:        name,
-		Timestamps: r.settings.Timestamps,
-		ShowDebug:  r.settings.Debug,
-		ShowInfo:   r.settings.LogInfo,
-		Quiet:      r.settings.Quiet,
-		Stdout:     r.stdout,
-		Stderr:     output.NewSink(r.streams.stderr, lock),
-		Log:        logFile,
-		SpoolDir:   r.state.Build(r.buildID),
-	})
 	wd, err := os.Getwd()
 	if err != nil {
 		wd = r.settings.RootDir
@@ -240,6 +230,32 @@ func (r *run) run() (int, error) {
 		fmt.Fprintf(r.streams.stderr, "[%s] error | cannot write the job's log: %v\n", name, err)
 	}
 	return status, nil
+}
+
+// openOutput opens the job's output and its log, once: as soon as the job
+// has to wait for its lock, to say so, or else once it holds it.
+func (r *run) openOutput() error {
+	if r.out != nil {
+		return nil
+	}
+	logFile, err := os.OpenFile(r.state.LogPath(r.buildID, r.opt.Name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot open the job's log: %w", err)
+	}
+	lock := output.NewWriteLock(r.state.Build(r.buildID))
+	r.stdout = output.NewSink(r.streams.stdout, lock)
+	r.out = output.NewJob(output.Options{
+		Job:        r.opt.Name,
+		Timestamps: r.settings.Timestamps,
+		ShowDebug:  r.settings.Debug,
+		ShowInfo:   r.settings.LogInfo,
+		Quiet:      r.settings.Quiet,
+		Stdout:     r.stdout,
+		Stderr:     output.NewSink(r.streams.stderr, lock),
+		Log:        logFile,
+		SpoolDir:   r.state.Build(r.buildID),
+	})
+	return nil
 }
 
 // openRemote opens the remote cache, when one is configured.

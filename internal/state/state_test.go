@@ -226,7 +226,7 @@ func TestValidJobName(t *testing.T) {
 
 func TestLockExcludes(t *testing.T) {
 	d := newDir(t)
-	unlock, err := d.Lock(context.Background(), "build")
+	unlock, err := d.Lock(context.Background(), "build", testBuild, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestLockExcludes(t *testing.T) {
 	// A second holder waits until its context ends.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if unlock2, err := d.Lock(ctx, "build"); err == nil {
+	if unlock2, err := d.Lock(ctx, "build", testBuild, nil); err == nil {
 		unlock2()
 		t.Fatal("a second Lock succeeded while the first was held")
 	} else if !errors.Is(err, context.DeadlineExceeded) {
@@ -245,7 +245,7 @@ func TestLockExcludes(t *testing.T) {
 	}
 
 	// Another job's lock is independent.
-	unlockOther, err := d.Lock(ctx0(t), "other")
+	unlockOther, err := d.Lock(ctx0(t), "other", testBuild, nil)
 	if err != nil {
 		t.Fatalf("Lock of another job: %v", err)
 	}
@@ -254,7 +254,7 @@ func TestLockExcludes(t *testing.T) {
 	// A waiting holder gets the lock once it is released.
 	got := make(chan error, 1)
 	go func() {
-		unlock2, err := d.Lock(ctx0(t), "build")
+		unlock2, err := d.Lock(ctx0(t), "build", testBuild, nil)
 		if err == nil {
 			unlock2()
 		}
@@ -266,7 +266,7 @@ func TestLockExcludes(t *testing.T) {
 	}
 
 	// And once released, it can be taken at once.
-	unlock3, err := d.Lock(ctx0(t), "build")
+	unlock3, err := d.Lock(ctx0(t), "build", testBuild, nil)
 	if err != nil {
 		t.Fatalf("Lock after unlock: %v", err)
 	}
@@ -277,17 +277,17 @@ func TestLockExcludes(t *testing.T) {
 // not take the lock later behind the caller's back.
 func TestLockCancelledWaitDoesNotKeepLock(t *testing.T) {
 	d := newDir(t)
-	unlock, err := d.Lock(context.Background(), "build")
+	unlock, err := d.Lock(context.Background(), "build", testBuild, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := d.Lock(ctx, "build"); err == nil {
+	if _, err := d.Lock(ctx, "build", testBuild, nil); err == nil {
 		t.Fatal("Lock with a cancelled context succeeded while the lock was held")
 	}
 	unlock()
-	unlock2, err := d.Lock(ctx0(t), "build")
+	unlock2, err := d.Lock(ctx0(t), "build", testBuild, nil)
 	if err != nil {
 		t.Fatalf("Lock after the cancelled wait: %v", err)
 	}
