@@ -228,6 +228,7 @@ func (r *run) run() (int, error) {
 			status = exitForSignal(r.signalled)
 		}
 		status = r.postFinalStatus(status, r.uploadLog())
+		status = r.saveSuccess(status)
 	}
 	if err := r.state.SaveResult(r.buildID, name, status); err != nil {
 		r.out.Printf(output.Error, "cannot record the result: %v", err)
