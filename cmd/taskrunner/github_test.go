@@ -39,6 +39,7 @@ func setupGitHub(env *testscript.Env) error {
 //	github restart [lifetime=DURATION] [skew=DURATION]  a new server (new URL, no tokens)
 //	github mints N                       exactly N tokens were minted
 //	github fail MATCH STATUS N           the next N matching requests answer STATUS
+//	github clear                         no more injected faults: every request is answered
 //	github ratelimit MATCH N SECONDS     the next N matching requests answer 429 with Retry-After
 //	github reply MATCH STATUS BODY       the next matching request answers STATUS with BODY
 //	github statuses FILE                 write HEAD's statuses, newest first, to FILE
@@ -52,7 +53,7 @@ func setupGitHub(env *testscript.Env) error {
 //	                                     (stdout and stderr name the last command's output)
 func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: github restart|mints|fail|reply|ratelimit|statuses|calls|redact|nosecrets ...")
+		ts.Fatalf("usage: github restart|mints|fail|clear|reply|ratelimit|statuses|calls|redact|nosecrets ...")
 	}
 	f := ts.Value(fakeGitHubKey{}).(*fakeGitHub)
 	switch args[0] {
@@ -81,6 +82,8 @@ func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	case "fail":
 		f.srv.Fail(arg(ts, args, 1), atoi(ts, args, 2), atoi(ts, args, 3))
+	case "clear":
+		f.srv.ClearFaults()
 	case "reply":
 		f.srv.Inject(githubtest.Fault{Match: arg(ts, args, 1), Status: atoi(ts, args, 2), Body: arg(ts, args, 3), Times: 1})
 	case "ratelimit":

@@ -138,11 +138,11 @@ func parse(args []string) (*invocation, error) {
 	if len(inv.argv) == 0 {
 		return nil, &UsageError{"no command given: usage: taskrunner [-n NAME] [-f] CMD [ARGS...]"}
 	}
-	if named && inv.name == "" {
-		return nil, &UsageError{"the task name is empty: give a name after -n"}
-	}
-	if inv.name == "" {
+	if !named {
 		inv.name = filepath.Base(inv.argv[0])
+	}
+	if err := checkName(inv.name); err != nil {
+		return nil, err
 	}
 	return inv, nil
 }

@@ -42,6 +42,11 @@ func TestParse(t *testing.T) {
 		{"unknown short option", []string{"-x", "make"}, nil, "unknown option -x"},
 		{"options are not bundled", []string{"-fv", "make"}, nil, "unknown option -fv"},
 		{"no mode words", []string{"--", "--version"}, &invocation{name: "--version", argv: []string{"--version"}}, ""},
+		{"empty -n", []string{"-n", "", "make"}, nil, "the task name is empty"},
+		{"empty --name=", []string{"--name=", "make"}, nil, "the task name is empty"},
+		{"bad -n", []string{"-n", "a/b", "make"}, nil, `the task name "a/b" holds a slash`},
+		{"bad base name of CMD", []string{"./a\tb"}, nil, `the task name "a\tb" holds the control character U+0009`},
+		{"CMD that has no base name", []string{""}, nil, `the task name "." cannot be a file name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,5 +97,49 @@ func TestMainOwnModes(t *testing.T) {
 				t.Errorf("stderr %q, want %q", stderr.String(), tt.wantStderr)
 			}
 		})
+	}
+}
+
+func TestCheckName(t *testing.T) {
+	valid := []string{
+		"build", "a.b", "my task", "-x", "..x", "x..", "...", "ünï", "job:1", "a\\b", "日本語",
+		"→\u200bzero-width", "\U0001F600", "a\u00a0b", // U+00A0 follows the C1 range
+		strings.Repeat("x", 200), strings.Repeat("é", 100),
+	}
+	for _, name := range valid {
+		if err := checkName(name); err != nil {
+			t.Errorf("checkName(%q) = %v, want nil", name, err)
+		}
+	}
+	invalid := []struct{ name, err string }{
+		{"", "the task name is empty: give a name after -n"},
+		{strings.Repeat("x", 201), "the task name is 201 bytes long: give one of at most 200 bytes with -n"},
+		{strings.Repeat("é", 101), "the task name is 202 bytes long"},
+		{"a\xffb", `the task name "a\xffb" is not valid UTF-8: give another with -n`},
+		{"\xc3", `"\xc3" is not valid UTF-8`},
+		{"\x1b[31m", `the task name "\x1b[31m" holds the control character U+001B: give one without control characters with -n`},
+		{"a\rb", "U+000D"},
+		{"a\tb", "U+0009"},
+		{"a\nb", "U+000A"},
+		{"a\x00b", "U+0000"},
+		{"a\x7fb", "U+007F"},
+		{"a\u0080b", "U+0080"},
+		{"a\u0085b", "U+0085"},
+		{"a\u009fb", "U+009F"},
+		{".", `the task name "." cannot be a file name: give another with -n`},
+		{"..", `the task name ".." cannot be a file name`},
+		{"a/b", `the task name "a/b" holds a slash: give one without "/" with -n`},
+		{"/", "holds a slash"},
+	}
+	for _, tt := range invalid {
+		err := checkName(tt.name)
+		var ue *UsageError
+		if !errors.As(err, &ue) {
+			t.Errorf("checkName(%q) = %v, want a usage error", tt.name, err)
+			continue
+		}
+		if !strings.Contains(ue.msg, tt.err) {
+			t.Errorf("checkName(%q) = %q, want it to say %q", tt.name, ue.msg, tt.err)
+		}
 	}
 }

@@ -11,8 +11,10 @@ import (
 	"github.com/taskrunner/taskrunner/internal/snapshot"
 )
 
-// after does the work that follows the command and returns the job's final
-// exit status.
+// after does the work that follows the command, up to the final commit
+// status, and returns the job's exit status: the result lines and the
+// post-unpack commands. What a success leaves for the next runs waits for
+// saveSuccess.
 func (r *run) after(status int) int {
 	a := r.snap.After()
 	if a.InputsChanged {
@@ -27,8 +29,21 @@ func (r *run) after(status int) int {
 	}
 	// The post-unpack commands come before the hash is saved, so that a
 	// failing one leaves the task to run again next time.
-	if st := r.postUnpackAll(a.Args.Cmds); st != 0 {
-		return st
+	return r.postUnpackAll(a.Args.Cmds)
+}
+
+// saveSuccess saves what a job that succeeded leaves for the next runs,
+// its input hash and then its outputs in the remote cache, and returns the
+// job's exit status. It comes last, once the final commit status is
+// posted: a job whose status cannot be posted has failed, and must neither
+// be skipped nor restored from the cache the next time (SPEC §7).
+func (r *run) saveSuccess(status int) int {
+	if status != 0 || r.signalled != nil {
+		return status
+	}
+	a := r.snap.After()
+	if a.Pending == nil {
+		return status
 	}
 	if err := r.state.SaveHash(r.opt.Name, *a.Pending); err != nil {
 		r.out.Printf(output.Error, "cannot save the input hash: %v", err)

@@ -140,7 +140,7 @@ func taskEnv(env []string, stateDir, buildID string, jobs []string) []string {
 	return out
 }
 
-// wait waits for the command, passing SIGINT and SIGTERM on to its process
+// wait waits for the command, passing the stop signals on to its process
 // group. A second signal kills the group and stops waiting.
 func (r *run) wait(cmd *exec.Cmd) int {
 	done := make(chan *os.ProcessState, 1)

@@ -32,6 +32,12 @@ type Options struct {
 	Settings *config.Settings
 }
 
+// stopSignals are the signals that stop a job: each is passed on to the
+// task's process group, and taskrunner exits 128+N once the task has ended
+// and its result is recorded. Catching SIGQUIT also keeps the Go runtime
+// from printing its goroutine dump and exiting 2.
+var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
+
 // Run runs the job and returns the exit status taskrunner exits with. An
 // error is a failure of taskrunner itself, before the job could start.
 func Run(opt Options) (int, error) {
@@ -62,7 +68,7 @@ func Run(opt Options) (int, error) {
 	}
 
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, stopSignals...)
 	defer signal.Stop(sigs)
 
 	r := &run{opt: opt, settings: s, state: st, buildID: buildID, streams: streams, sigs: sigs, started: started}
@@ -218,6 +224,7 @@ func (r *run) run() (int, error) {
 			status = exitForSignal(r.signalled)
 		}
 		status = r.postFinalStatus(status, r.uploadLog())
+		status = r.saveSuccess(status)
 	}
 	if err := r.state.SaveResult(r.buildID, name, status); err != nil {
 		r.out.Printf(output.Error, "cannot record the result: %v", err)
