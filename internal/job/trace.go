@@ -21,7 +21,7 @@ const (
 // openTrace starts recording this process's part of the build trace. A
 // trace that cannot be written costs the build nothing but the trace.
 func (r *run) openTrace() {
-	start, ok := state.BuildStart(r.buildID)
+	start, ok := state.ParseBuildID(r.buildID)
 	if !ok {
 		start = r.started
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -70,8 +69,7 @@ func Latest(st state.Dir) (string, error) {
 
 // Summarize reads the build id of st.
 func Summarize(st state.Dir, id string) (*Summary, error) {
-	// "." and ".." would name the builds folder and the state directory.
-	if info, err := os.Stat(st.Build(id)); err != nil || !info.IsDir() || strings.ContainsAny(id, "/") || strings.Trim(id, ".") == "" {
+	if !st.IsBuild(id) {
 		return nil, fmt.Errorf("%w %q in %s: see the ids with ls %s", ErrNoBuild, id, filepath.Join(st.Root, "builds"), filepath.Join(st.Root, "builds"))
 	}
 	jobs, err := readJobs(st, id)
