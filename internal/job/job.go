@@ -162,6 +162,7 @@ func (r *run) run() (int, error) {
 		return 0, err
 	}
 	defer unlock()
+	r.recordBegin()
 
 	// 2. Already done in this build: the same result again.
 	if status, ok, err := r.state.Result(r.buildID, name); err != nil {
