@@ -65,6 +65,7 @@ type traceEvent struct {
 	Dur  *int64         `json:"dur"`
 	PID  *int           `json:"pid"`
 	TID  *int           `json:"tid"`
+	S    string         `json:"s"`
 	Args map[string]any `json:"args"`
 }
 
@@ -79,7 +80,8 @@ func (e traceEvent) end() int64 { return *e.TS + *e.Dur }
 // every event has a name, ph, ts, pid and tid, and no field beyond the
 // format's; a complete event (ph X) has dur ≥ 0; the build is named by one
 // process_name event; every lane (tid) has a thread_name event naming its
-// job, one job event, and phases that lie inside that job's span; the
+// job, one begin of the job (an instant event at the job event's start), one
+// job event, and phases that lie inside that job's span; the
 // outcome is one taskrunner writes. The events of a lane nest properly, as
 // the viewer needs them to. Every line of trace.events is an event, and
 // trace.json holds them all. With -nested CHILD:PARENT, the job CHILD is on
@@ -123,6 +125,7 @@ func cmdTraceCheck(ts *testscript.TestScript, neg bool, args []string) {
 	processNames := 0
 	lanes := map[int]string{}        // tid → thread name
 	jobs := map[int]traceEvent{}     // tid → job event
+	begins := map[int]traceEvent{}   // tid → the job's begin
 	phases := map[int][]traceEvent{} // tid → phase events
 	for i, e := range events {
 		where := fmt.Sprintf("tracecheck: event %d (%s)", i, e.Name)
@@ -167,6 +170,14 @@ func cmdTraceCheck(ts *testscript.TestScript, neg bool, args []string) {
 			default:
 				ts.Fatalf("%s: unknown category %q", where, e.Cat)
 			}
+		case "i":
+			if e.Cat != "job" || e.S != "t" || e.Dur != nil || len(e.Args) != 0 {
+				ts.Fatalf("%s: instant event with cat %q, scope %q, dur %v, args %v; want a job's begin", where, e.Cat, e.S, e.Dur, e.Args)
+			}
+			if _, dup := begins[*e.TID]; dup {
+				ts.Fatalf("%s: a second begin on lane %d", where, *e.TID)
+			}
+			begins[*e.TID] = e
 		default:
 			ts.Fatalf("%s: unexpected ph %q", where, e.Ph)
 		}
@@ -185,9 +196,15 @@ func cmdTraceCheck(ts *testscript.TestScript, neg bool, args []string) {
 
 	var lines []string
 	byName := map[string][]traceEvent{}
+	if len(begins) != len(jobs) {
+		ts.Fatalf("tracecheck: %d begins of jobs, %d job events", len(begins), len(jobs))
+	}
 	for tid, job := range jobs {
 		if lanes[tid] != job.Name {
 			ts.Fatalf("tracecheck: job %s on lane %d named %q", job.Name, tid, lanes[tid])
+		}
+		if b, ok := begins[tid]; !ok || b.Name != job.Name || *b.TS != *job.TS {
+			ts.Fatalf("tracecheck: job %s on lane %d begins with %+v, want its name at its start", job.Name, tid, b)
 		}
 		line := checkJobArgs(ts, job)
 		if showPhases[job.Name] {

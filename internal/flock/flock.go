@@ -71,3 +71,42 @@ func flock(fd, how int) error {
 		}
 	}
 }
+
+// Shared takes a shared flock(2) on path, which must exist and may be a
+// folder, waiting for it as long as it takes. Any number of holders, in any
+// processes, share it; it excludes an exclusive lock on the same file (see
+// TryExclusive). It stays on the file's inode, so it follows the file
+// through a rename. The kernel releases it when the holder exits, however it
+// exits; the file is close-on-exec. The returned function releases it.
+func Shared(path string) (unlock func(), err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the lock: %w", err)
+	}
+	if err := flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// TryExclusive takes an exclusive flock(2) on path, which must exist and may
+// be a folder, if nobody holds a lock on it, shared or exclusive; it never
+// waits. held reports that someone does. With held false and err nil, the
+// caller holds the lock until it calls unlock.
+func TryExclusive(path string) (unlock func(), held bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	err = flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		f.Close()
+		return nil, true, nil
+	}
+	if err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("cannot lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, false, nil
+}

@@ -109,3 +109,42 @@ func TestLockFileWaiting(t *testing.T) {
 	}
 	u()
 }
+
+// TestSharedExcludesExclusive: shared holders of a folder's lock coexist,
+// keep TryExclusive out while any of them holds it, and keep it through a
+// rename of the folder.
+func TestSharedExcludesExclusive(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	first, err := Shared(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Shared(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(filepath.Dir(dir), "b")
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	for _, release := range []func(){first, second} {
+		if _, held, err := TryExclusive(moved); err != nil || !held {
+			t.Fatalf("TryExclusive while shared = held %v, %v; want held", held, err)
+		}
+		release()
+	}
+	unlock, held, err := TryExclusive(moved)
+	if err != nil || held {
+		t.Fatalf("TryExclusive once released = held %v, %v; want the lock", held, err)
+	}
+	if _, held, _ := TryExclusive(moved); !held {
+		t.Error("a second TryExclusive got the lock while the first held it")
+	}
+	unlock()
+	if _, held, err := TryExclusive(filepath.Join(t.TempDir(), "none")); err == nil || held {
+		t.Errorf("TryExclusive of a missing file = held %v, %v; want an error", held, err)
+	}
+}

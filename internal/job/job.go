@@ -54,14 +54,20 @@ func Run(opt Options) (int, error) {
 	if err := st.Prepare(); err != nil {
 		return 0, err
 	}
-	buildID, err := "", error(nil)
+	// The build is marked running for as long as this process lives, so
+	// that no toplevel prunes it; a new build is marked before it is seen.
+	buildID, release, err := "", func() {}, error(nil)
 	if s.Toplevel() {
-		if buildID, err = st.NewBuild(time.Now()); err != nil {
+		if buildID, release, err = st.NewBuild(time.Now()); err != nil {
 			return 0, err
 		}
 	} else {
 		buildID = s.Inherited.BuildID
+		if r, err := st.MarkRunning(buildID); err == nil {
+			release = r
+		}
 	}
+	defer release()
 	streams, err := openStreams(s)
 	if err != nil {
 		return 0, err
@@ -72,12 +78,9 @@ func Run(opt Options) (int, error) {
 	defer signal.Stop(sigs)
 
 	r := &run{opt: opt, settings: s, state: st, buildID: buildID, streams: streams, sigs: sigs, started: started}
-	if running, err := st.Running(buildID); err == nil {
-		defer running.Close()
-	}
 	if s.Toplevel() {
-		// Old builds go now, while this one is marked running.
 		_, _ = st.Prune(s.KeepBuilds, buildID)
+		st.RemoveStale(time.Now())
 	}
 	r.openTrace()
 	streams.tellParent("Starting subtask " + opt.Name)
@@ -167,6 +170,7 @@ func (r *run) run() (int, error) {
 		return 0, err
 	}
 	defer unlock()
+	r.recordBegin()
 
 	// 2. Already done in this build: the same result again.
 	if status, ok, err := r.state.Result(r.buildID, name); err != nil {

@@ -21,7 +21,7 @@ const (
 // openTrace starts recording this process's part of the build trace. A
 // trace that cannot be written costs the build nothing but the trace.
 func (r *run) openTrace() {
-	start, ok := state.BuildStart(r.buildID)
+	start, ok := state.ParseBuildID(r.buildID)
 	if !ok {
 		start = r.started
 	}
@@ -38,6 +38,15 @@ func (r *run) openTrace() {
 
 // phase marks a phase of the job in the trace.
 func (r *run) phase(name string) func() { return r.trace.Phase(name) }
+
+// recordBegin marks the job as begun, once it holds its lock: a job that
+// begins and never ends was killed. The lane is named here, not when the
+// process starts, so that a taskrunner that never got its lock (a signal
+// while it waited) leaves no empty lane.
+func (r *run) recordBegin() {
+	r.trace.Lane(r.opt.Name)
+	r.trace.Begin(r.opt.Name, r.started)
+}
 
 // recordJob writes the job's own event: its whole run, its outcome, exit
 // status, cache bytes, and why it ran.
@@ -58,9 +67,6 @@ func (r *run) recordJob(status int, outcome string) {
 			}
 		}
 	}
-	// The lane is named with the job's event, so that a taskrunner that
-	// never got its lock (a signal while it waited) leaves no empty lane.
-	r.trace.Lane(r.opt.Name)
 	r.trace.Complete(r.opt.Name, trace.CatJob, r.started, time.Now(), args)
 	r.trace.Close()
 }

@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,7 +25,8 @@ type Job struct {
 	Outcome  string  `json:"outcome"`
 	Start    float64 `json:"startSeconds"` // since the build started
 	Duration float64 `json:"durationSeconds"`
-	Exit     int     `json:"exitStatus"`
+	// Exit is the job's exit status; nil for a job that was killed.
+	Exit *int `json:"exitStatus"`
 	// CacheBytes are the bytes of archives moved; nil when the job had no
 	// remote cache.
 	CacheBytes *int64 `json:"cacheBytes"`
@@ -37,14 +38,21 @@ type Job struct {
 
 // Totals count the jobs of a build by outcome.
 type Totals struct {
-	Jobs        int     `json:"jobs"`
-	Run         int     `json:"run"`
-	Skipped     int     `json:"skipped"`
-	Restored    int     `json:"restored"`
-	Failed      int     `json:"failed"`
-	AlreadyDone int     `json:"alreadyDone"`
-	Saved       float64 `json:"savedSeconds"`
+	Jobs        int `json:"jobs"`
+	Run         int `json:"run"`
+	Skipped     int `json:"skipped"`
+	Restored    int `json:"restored"`
+	Failed      int `json:"failed"`
+	AlreadyDone int `json:"alreadyDone"`
+	// Killed counts the jobs that began and never ended.
+	Killed int     `json:"killed,omitempty"`
+	Saved  float64 `json:"savedSeconds"`
 }
+
+// OutcomeKilled is the outcome of a job that began and never ended, in a
+// build that no process runs in any more: its taskrunner was killed
+// (SIGKILL, or the machine went down) and recorded no end.
+const OutcomeKilled = "killed"
 
 // Summary is the summary of one build.
 type Summary struct {
@@ -70,11 +78,10 @@ func Latest(st state.Dir) (string, error) {
 
 // Summarize reads the build id of st.
 func Summarize(st state.Dir, id string) (*Summary, error) {
-	// "." and ".." would name the builds folder and the state directory.
-	if info, err := os.Stat(st.Build(id)); err != nil || !info.IsDir() || strings.ContainsAny(id, "/") || strings.Trim(id, ".") == "" {
+	if !st.IsBuild(id) {
 		return nil, fmt.Errorf("%w %q in %s: see the ids with ls %s", ErrNoBuild, id, filepath.Join(st.Root, "builds"), filepath.Join(st.Root, "builds"))
 	}
-	jobs, err := readJobs(st, id)
+	jobs, err := readJobs(st, id, !st.IsRunning(id))
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +101,8 @@ func Summarize(st state.Dir, id string) (*Summary, error) {
 			s.Totals.Restored++
 		case "already-done":
 			s.Totals.AlreadyDone++
+		case OutcomeKilled:
+			s.Totals.Killed++
 		}
 		if j.Outcome == "skipped" || j.Outcome == "restored" {
 			if lastRun == nil {
@@ -109,17 +118,36 @@ func Summarize(st state.Dir, id string) (*Summary, error) {
 	return s, nil
 }
 
-// readJobs returns the job events of a build, in start order.
-func readJobs(st state.Dir, id string) ([]Job, error) {
+// readJobs returns the job events of a build, in start order. With
+// finished, the build runs no more, and a job that began without an end
+// was killed: it comes as a job with outcome killed, which lasted until the
+// last event of its lane.
+func readJobs(st state.Dir, id string, finished bool) ([]Job, error) {
 	events, err := trace.Read(st.Build(id))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the trace of build %s: %w", id, err)
 	}
 	jobs := []Job{}
+	type lane struct {
+		tid  int
+		name string
+	}
+	var begun []trace.Event
+	ended := map[lane]int{}
+	laneEnd := map[int]int64{}
 	for _, e := range events {
+		end := e.TS
+		if e.Dur != nil {
+			end += *e.Dur
+		}
+		laneEnd[e.TID] = max(laneEnd[e.TID], end)
+		if e.Cat == trace.CatJob && e.Ph == "i" {
+			begun = append(begun, e)
+		}
 		if e.Cat != trace.CatJob || e.Ph != "X" {
 			continue
 		}
+		ended[lane{e.TID, e.Name}]++
 		j := Job{Name: e.Name, Start: seconds(e.TS)}
 		if e.Dur != nil {
 			j.Duration = seconds(*e.Dur)
@@ -127,9 +155,11 @@ func readJobs(st state.Dir, id string) ([]Job, error) {
 		if v, ok := e.Args["outcome"].(string); ok {
 			j.Outcome = v
 		}
+		exit := 0
 		if v, ok := e.Args["exit"].(float64); ok {
-			j.Exit = int(v)
+			exit = int(v)
 		}
+		j.Exit = &exit
 		if v, ok := e.Args["cacheBytes"].(float64); ok {
 			n := int64(v)
 			j.CacheBytes = &n
@@ -138,6 +168,15 @@ func readJobs(st state.Dir, id string) ([]Job, error) {
 			j.Reason = v
 		}
 		jobs = append(jobs, j)
+	}
+	for _, b := range begun {
+		if l := (lane{b.TID, b.Name}); ended[l] > 0 {
+			ended[l]--
+			continue
+		}
+		if finished {
+			jobs = append(jobs, Job{Name: b.Name, Outcome: OutcomeKilled, Start: seconds(b.TS), Duration: seconds(laneEnd[b.TID] - b.TS)})
+		}
 	}
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].Start < jobs[b].Start })
 	return jobs, nil
@@ -152,7 +191,7 @@ func lastRuns(st state.Dir, id string) map[string]float64 {
 		if ids[i] >= id {
 			continue
 		}
-		jobs, err := readJobs(st, ids[i])
+		jobs, err := readJobs(st, ids[i], false)
 		if err != nil {
 			continue
 		}
@@ -188,14 +227,17 @@ func (s *Summary) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "build %s\n", s.Build)
 	fmt.Fprintf(&b, "%-*s  %-12s  %9s  %4s  %10s  %s\n", width, "JOB", "OUTCOME", "TIME", "EXIT", "CACHE", "WHY IT RAN")
 	for _, j := range s.Jobs {
-		cache, reason := "-", "-"
+		cache, reason, exit := "-", "-", "-"
 		if j.CacheBytes != nil {
 			cache = bytesText(*j.CacheBytes)
 		}
 		if j.Reason != "" {
 			reason = j.Reason
 		}
-		fmt.Fprintf(&b, "%-*s  %-12s  %9s  %4d  %10s  %s\n", width, j.Name, j.Outcome, durationText(j.Duration), j.Exit, cache, reason)
+		if j.Exit != nil {
+			exit = strconv.Itoa(*j.Exit)
+		}
+		fmt.Fprintf(&b, "%-*s  %-12s  %9s  %4s  %10s  %s\n", width, j.Name, j.Outcome, durationText(j.Duration), exit, cache, reason)
 	}
 	t := s.Totals
 	jobs := "jobs"
@@ -205,6 +247,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "%d %s: %d run, %d skipped, %d restored, %d failed", t.Jobs, jobs, t.Run, t.Skipped, t.Restored, t.Failed)
 	if t.AlreadyDone > 0 {
 		fmt.Fprintf(&b, ", %d already done", t.AlreadyDone)
+	}
+	if t.Killed > 0 {
+		fmt.Fprintf(&b, ", %d killed", t.Killed)
 	}
 	if t.Saved > 0 {
 		fmt.Fprintf(&b, "; %s saved by skips and restores", durationText(t.Saved))

@@ -114,7 +114,7 @@ func TestSummarize(t *testing.T) {
 	if j := byName["docs"]; j.Saved != nil {
 		t.Errorf("docs = %+v, want no saved time: it never ran successfully", j)
 	}
-	if j := byName["test"]; j.Exit != 2 || j.Reason != "modified a.txt" || j.Saved != nil {
+	if j := byName["test"]; j.Exit == nil || *j.Exit != 2 || j.Reason != "modified a.txt" || j.Saved != nil {
 		t.Errorf("test = %+v, want exit 2, reason modified a.txt", j)
 	}
 	want := Totals{Jobs: 8, Run: 3, Skipped: 2, Restored: 1, Failed: 1, AlreadyDone: 1, Saved: 4.49}
@@ -172,11 +172,12 @@ func TestWriteText(t *testing.T) {
 	s := &Summary{
 		Build: build1,
 		Jobs: []Job{
-			{Name: "top", Outcome: "ran", Duration: 75, Reason: "no saved hash"},
-			{Name: "build", Outcome: "restored", Duration: 1.25, CacheBytes: &cache, Saved: &saved},
-			{Name: "lint", Outcome: "failed", Duration: 0.012, Exit: 3, Reason: "modified a.txt, b.txt"},
+			{Name: "top", Outcome: "ran", Duration: 75, Exit: exit(0), Reason: "no saved hash"},
+			{Name: "build", Outcome: "restored", Duration: 1.25, Exit: exit(0), CacheBytes: &cache, Saved: &saved},
+			{Name: "lint", Outcome: "failed", Duration: 0.012, Exit: exit(3), Reason: "modified a.txt, b.txt"},
+			{Name: "docs", Outcome: "killed", Duration: 2.5},
 		},
-		Totals: Totals{Jobs: 3, Run: 1, Restored: 1, Failed: 1, Saved: 61.5},
+		Totals: Totals{Jobs: 4, Run: 1, Restored: 1, Failed: 1, Killed: 1, Saved: 61.5},
 	}
 	var b bytes.Buffer
 	if err := s.WriteText(&b); err != nil {
@@ -187,18 +188,93 @@ JOB    OUTCOME            TIME  EXIT       CACHE  WHY IT RAN
 top    ran               1m15s     0           -  no saved hash
 build  restored           1.2s     0     3.0 MiB  -
 lint   failed             12ms     3           -  modified a.txt, b.txt
-3 jobs: 1 run, 0 skipped, 1 restored, 1 failed; 1m2s saved by skips and restores
+docs   killed             2.5s     -           -  -
+4 jobs: 1 run, 0 skipped, 1 restored, 1 failed, 1 killed; 1m2s saved by skips and restores
 `
 	if b.String() != want {
 		t.Errorf("WriteText:\n%s\nwant:\n%s", b.String(), want)
 	}
 
-	one := &Summary{Build: build1, Jobs: []Job{{Name: "t", Outcome: "skipped"}}, Totals: Totals{Jobs: 1, Skipped: 1}}
+	one := &Summary{Build: build1, Jobs: []Job{{Name: "t", Outcome: "skipped", Exit: exit(0)}}, Totals: Totals{Jobs: 1, Skipped: 1}}
 	b.Reset()
 	if err := one.WriteText(&b); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasSuffix(b.String(), "\n1 job: 0 run, 1 skipped, 0 restored, 0 failed\n") {
 		t.Errorf("summary of one job:\n%s\nwant its totals to read 1 job: 0 run, 1 skipped, 0 restored, 0 failed", b.String())
+	}
+}
+
+func exit(n int) *int { return &n }
+
+// TestSummarizeKilled: a job that began and never ended is killed once no
+// process runs in its build any more; while one does, it is not listed.
+func TestSummarizeKilled(t *testing.T) {
+	st := state.Dir{Root: t.TempDir()}
+	writeBuild(t, st, build1, job{name: "ci", outcome: "ran", start: 0, dur: 900})
+	// ci's lane began ci, then a nested build began and was killed after a
+	// phase that ended at 700 ms; a second "build" on another lane ended.
+	dur := int64(200_000)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	for _, e := range []trace.Event{
+		{Name: "ci", Cat: trace.CatJob, Ph: "i", Scope: "t", TS: 0, PID: 1, TID: 100},
+		{Name: "build", Cat: trace.CatJob, Ph: "i", Scope: "t", TS: 300_000, PID: 1, TID: 200},
+		{Name: "run", Cat: trace.CatPhase, Ph: "X", TS: 500_000, Dur: &dur, PID: 1, TID: 200},
+		{Name: "build", Cat: trace.CatJob, Ph: "i", Scope: "t", TS: 800_000, PID: 1, TID: 300},
+		{Name: "build", Cat: trace.CatJob, Ph: "X", TS: 800_000, Dur: &dur, PID: 1, TID: 300, Args: map[string]any{"outcome": "ran", "exit": 0}},
+	} {
+		if err := enc.Encode(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(st.Build(build1), trace.EventsFile), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(b.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	release, err := st.MarkRunning(build1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Summarize(st, build1)
+	release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Jobs) != 2 || s.Totals.Killed != 0 {
+		t.Errorf("while the build runs: %+v, want ci and build, none killed", s.Jobs)
+	}
+
+	s, err = Summarize(st, build1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, j := range s.Jobs {
+		names = append(names, j.Name+" "+j.Outcome)
+	}
+	if got, want := strings.Join(names, ", "), "ci ran, build killed, build ran"; got != want {
+		t.Errorf("jobs %s, want %s", got, want)
+	}
+	if k := s.Jobs[1]; k.Exit != nil || k.Start != 0.3 || k.Duration != 0.4 || k.CacheBytes != nil {
+		t.Errorf("killed job = %+v, want no exit status, from 0.3 s for 0.4 s", k)
+	}
+	if want := (Totals{Jobs: 3, Run: 2, Killed: 1}); s.Totals != want {
+		t.Errorf("totals = %+v, want %+v", s.Totals, want)
+	}
+	b.Reset()
+	if err := s.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"outcome": "killed",
+      "startSeconds": 0.3,
+      "durationSeconds": 0.4,
+      "exitStatus": null,`) || !strings.Contains(b.String(), `"killed": 1,`) {
+		t.Errorf("JSON:\n%s\nwant the killed job with exitStatus null, and 1 killed in the totals", b.String())
 	}
 }

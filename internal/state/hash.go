@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 )
 
 // SavedHash is the content of hash/<job>.hash: the inputs of the job's last
@@ -42,5 +43,5 @@ func (d Dir) SaveHash(job string, h SavedHash) error {
 	if err := enc.Encode(h); err != nil {
 		return err
 	}
-	return writeAtomic(d.HashPath(job), bytes.TrimSuffix(buf.Bytes(), []byte("\n")), 0o644)
+	return writeAtomic(filepath.Dir(d.HashPath(job)), d.HashPath(job), bytes.TrimSuffix(buf.Bytes(), []byte("\n")), 0o644)
 }

@@ -7,6 +7,9 @@
 //	hash/<job>.hash                  the inputs of the job's last success
 //	builds/<build-id>/logs/<job>.log the job's log for that build
 //	builds/<build-id>/results/<job>  the job's exit status in that build
+//
+// Only folders of builds/ whose names parse as build ids are builds
+// (ParseBuildID); anything else there is left alone.
 package state
 
 import (
@@ -16,18 +19,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Dir is a state directory.
 type Dir struct {
 	Root string
-}
-
-// NewBuildID returns the id of a build started at t: UTC, ISO 8601, with
-// microseconds.
-func NewBuildID(t time.Time) string {
-	return t.UTC().Format("2006-01-02T15:04:05.000000Z")
 }
 
 // ValidJobName reports why name cannot name a job, or nil. A job name is
@@ -52,36 +48,6 @@ func (d Dir) Prepare() error {
 		}
 	}
 	return nil
-}
-
-// NewBuild starts a build at time t: it claims a build id no other build
-// has (two toplevels started in the same microsecond get ids a microsecond
-// apart) and creates the build's folders.
-func (d Dir) NewBuild(t time.Time) (string, error) {
-	if err := mkdir(filepath.Join(d.Root, "builds")); err != nil {
-		return "", err
-	}
-	for {
-		id := NewBuildID(t)
-		err := os.Mkdir(d.Build(id), 0o755)
-		if errors.Is(err, os.ErrExist) {
-			t = t.Add(time.Microsecond)
-			continue
-		}
-		if err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return "", &UnusableError{Path: d.Build(id), Err: err}
-		}
-		for _, sub := range []string{"logs", "results"} {
-			if err := mkdir(filepath.Join(d.Build(id), sub)); err != nil {
-				return "", err
-			}
-		}
-		return id, nil
-	}
 }
 
 func mkdir(path string) error {
@@ -143,12 +109,16 @@ func (d Dir) Result(id, job string) (int, bool, error) {
 
 // SaveResult records job's exit status in build id.
 func (d Dir) SaveResult(id, job string, status int) error {
-	return writeAtomic(d.resultPath(id, job), []byte(strconv.Itoa(status)), 0o644)
+	// The temporary file is in the build's folder, not in results/, where
+	// any name could be a job's.
+	return writeAtomic(d.Build(id), d.resultPath(id, job), []byte(strconv.Itoa(status)), 0o644)
 }
 
-// writeAtomic replaces path with data so that no reader sees a torn file.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+// writeAtomic replaces path with data so that no reader sees a torn file:
+// it writes a temporary file .<name>.tmp<digits> in tmpDir, on the same file
+// system, and renames it over path.
+func writeAtomic(tmpDir, path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(tmpDir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
 	}
@@ -165,10 +135,4 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
-}
-
-// BuildStart returns the time a build started, from its id.
-func BuildStart(id string) (time.Time, bool) {
-	t, err := time.Parse("2006-01-02T15:04:05.000000Z", id)
-	return t, err == nil
 }

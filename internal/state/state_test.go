@@ -23,9 +23,11 @@ func newDir(t *testing.T) Dir {
 func TestPrepare(t *testing.T) {
 	d := newDir(t)
 	at := time.Date(2026, 11, 29, 16, 40, 0, 123456000, time.UTC)
-	if id, err := d.NewBuild(at); err != nil || id != "2026-11-29T16:40:00.123456Z" {
+	id, release, err := d.NewBuild(at)
+	if err != nil || id != "2026-11-29T16:40:00.123456Z" {
 		t.Fatalf("NewBuild = %q, %v", id, err)
 	}
+	release()
 	for _, sub := range []string{"locks", "hash", "builds/2026-11-29T16:40:00.123456Z/logs", "builds/2026-11-29T16:40:00.123456Z/results"} {
 		if fi, err := os.Stat(filepath.Join(d.Root, sub)); err != nil || !fi.IsDir() {
 			t.Errorf("%s: %v", sub, err)
@@ -61,18 +63,6 @@ func TestPaths(t *testing.T) {
 		if got != want {
 			t.Errorf("path %s, want %s", got, want)
 		}
-	}
-}
-
-func TestNewBuildID(t *testing.T) {
-	at := time.Date(2026, 11, 29, 17, 40, 0, 123456789, time.FixedZone("CET", 3600))
-	if got, want := NewBuildID(at), "2026-11-29T16:40:00.123456Z"; got != want {
-		t.Errorf("NewBuildID = %s, want %s", got, want)
-	}
-	// Sub-second precision keeps the zeros, so ids sort as times do.
-	at = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	if got, want := NewBuildID(at), "2026-01-02T03:04:05.000000Z"; got != want {
-		t.Errorf("NewBuildID = %s, want %s", got, want)
 	}
 }
 
@@ -165,10 +155,11 @@ func TestSaveHashLeavesNoTemporaryFile(t *testing.T) {
 
 func TestResult(t *testing.T) {
 	d := newDir(t)
-	id, err := d.NewBuild(time.Date(2026, 11, 29, 16, 40, 0, 123456000, time.UTC))
+	id, release, err := d.NewBuild(time.Date(2026, 11, 29, 16, 40, 0, 123456000, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer release()
 	if n, ok, err := d.Result(id, "build"); n != 0 || ok || err != nil {
 		t.Errorf("Result before any = %d, %v, %v; want 0, false, nil", n, ok, err)
 	}
@@ -189,10 +180,11 @@ func TestResult(t *testing.T) {
 	if _, ok, _ := d.Result(id, "other"); ok {
 		t.Error("Result of another job found")
 	}
-	other, err := d.NewBuild(time.Date(2026, 11, 29, 16, 41, 0, 0, time.UTC))
+	other, releaseOther, err := d.NewBuild(time.Date(2026, 11, 29, 16, 41, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer releaseOther()
 	if _, ok, _ := d.Result(other, "build"); ok {
 		t.Error("Result in another build found")
 	}
@@ -300,22 +292,4 @@ func ctx0(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// TestNewBuildUnique: two toplevels that start in the same microsecond get
-// two builds.
-func TestNewBuildUnique(t *testing.T) {
-	d := newDir(t)
-	at := time.Date(2026, 11, 29, 16, 40, 0, 123456000, time.UTC)
-	a, err := d.NewBuild(at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := d.NewBuild(at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a == b || b != "2026-11-29T16:40:00.123457Z" {
-		t.Errorf("NewBuild twice at one time = %q, %q; want %q then the next microsecond", a, b, a)
-	}
 }

@@ -31,14 +31,16 @@ const (
 // Event is one trace event of the Chrome trace-event format. Times are in
 // microseconds since the build started.
 type Event struct {
-	Name string         `json:"name"`
-	Cat  string         `json:"cat,omitempty"`
-	Ph   string         `json:"ph"`
-	TS   int64          `json:"ts"`
-	Dur  *int64         `json:"dur,omitempty"`
-	PID  int            `json:"pid"`
-	TID  int            `json:"tid"`
-	Args map[string]any `json:"args,omitempty"`
+	Name string `json:"name"`
+	Cat  string `json:"cat,omitempty"`
+	Ph   string `json:"ph"`
+	TS   int64  `json:"ts"`
+	Dur  *int64 `json:"dur,omitempty"`
+	PID  int    `json:"pid"`
+	TID  int    `json:"tid"`
+	// Scope is an instant event's scope: "t", its lane.
+	Scope string         `json:"s,omitempty"`
+	Args  map[string]any `json:"args,omitempty"`
 }
 
 // Categories of the events taskrunner writes.
@@ -115,6 +117,17 @@ func (r *Recorder) Complete(name, cat string, start, end time.Time, args map[str
 	}
 	dur := end.Sub(start).Microseconds()
 	r.write(Event{Name: name, Cat: cat, Ph: "X", TS: r.micros(start), Dur: &dur, PID: buildPID, TID: r.tid, Args: args})
+}
+
+// Begin records that the job name, which started at start, got past its
+// lock, as an instant event of category CatJob at start. Its complete event
+// follows when it ends; a job whose process was killed has none, and the
+// two together tell it.
+func (r *Recorder) Begin(name string, start time.Time) {
+	if r == nil {
+		return
+	}
+	r.write(Event{Name: name, Cat: CatJob, Ph: "i", Scope: "t", TS: r.micros(start), PID: buildPID, TID: r.tid})
 }
 
 // Phase starts a phase of the job and returns the function that ends it.

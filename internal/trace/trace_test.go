@@ -194,3 +194,24 @@ func TestConcurrentRecorders(t *testing.T) {
 		t.Errorf("%d lines, %d distinct events; want %d", lines, len(seen), writers*each)
 	}
 }
+
+// TestBegin: a job's begin is an instant event on its lane at the job's
+// start, which the viewer shows as a mark.
+func TestBegin(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Now().Add(-time.Second)
+	r, err := Open(dir, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Begin("build", start.Add(5*time.Millisecond))
+	r.Close()
+	b, err := os.ReadFile(filepath.Join(dir, EventsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`{"name":"build","cat":"job","ph":"i","ts":5000,"pid":1,"tid":%d,"s":"t"}`+"\n", os.Getpid())
+	if string(b) != want {
+		t.Errorf("trace.events holds\n%s\nwant\n%s", b, want)
+	}
+}
