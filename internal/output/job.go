@@ -62,9 +62,9 @@ type Job struct {
 	log    []byte // scratch: formatted log lines
 	spool  *os.File
 	logErr error
-	// stdoutGone is set once the toplevel's stdout refused a write because
-	// its reader went away.
-	stdoutGone atomic.Bool
+	// gone[Stdout] and gone[Stderr] are set once that stream of the
+	// toplevel refused a write because its reader went away.
+	gone [2]atomic.Bool
 }
 
 // NewJob returns the output of one job.
@@ -139,10 +139,12 @@ func (j *Job) emit(s Stream, lines []byte) {
 		j.hold(j.top)
 	case s == Stdout:
 		if err := j.opt.Stdout.Write(j.top); errors.Is(err, syscall.EPIPE) {
-			j.stdoutGone.Store(true)
+			j.gone[Stdout].Store(true)
 		}
 	default:
-		j.opt.Stderr.Write(j.top)
+		if err := j.opt.Stderr.Write(j.top); errors.Is(err, syscall.EPIPE) {
+			j.gone[Stderr].Store(true)
+		}
 	}
 }
 
@@ -216,11 +218,12 @@ func (j *Job) release() {
 // s. Close it to pass on a last line that has no newline.
 func (j *Job) Writer(s Stream) *LineWriter { return &LineWriter{job: j, s: s} }
 
-// ErrReaderGone is returned by a LineWriter of the job's stdout once the
-// toplevel's stdout is a pipe whose reader went away (`taskrunner … | head`):
-// the caller stops reading the task's stdout, so that the task gets
-// SIGPIPE as it would in the same pipeline without taskrunner.
-var ErrReaderGone = errors.New("the reader of the toplevel's stdout went away")
+// ErrReaderGone is returned by a LineWriter of the job's stdout or stderr
+// once that stream of the toplevel is a pipe whose reader went away
+// (`taskrunner … | head`, `taskrunner … 2>&1 >/dev/null | head`): the
+// caller stops reading the task's stream, so that the task gets SIGPIPE as
+// it would in the same pipeline without taskrunner.
+var ErrReaderGone = errors.New("the reader of the toplevel's stream went away")
 
 // LineWriter splits a byte stream into lines for a Job.
 type LineWriter struct {
@@ -250,7 +253,7 @@ func (w *LineWriter) Write(p []byte) (int, error) {
 	w.emitLines(lines)
 	w.partial = append(w.partial, p[last+1:]...)
 	w.cap()
-	if w.s == Stdout && w.job.stdoutGone.Load() {
+	if (w.s == Stdout || w.s == Stderr) && w.job.gone[w.s].Load() {
 		return n, ErrReaderGone
 	}
 	return n, nil
