@@ -230,6 +230,11 @@ func (r *run) run() (int, error) {
 		status = r.postFinalStatus(status, r.uploadLog())
 		status = r.saveSuccess(status)
 	}
+	// Output the user cannot read fails the run, as it fails `seq 3
+	// >/dev/full`; the task's own failure keeps its status.
+	if r.out.Err() != nil && status == 0 {
+		status = 1
+	}
 	if err := r.state.SaveResult(r.buildID, name, status); err != nil {
 		r.out.Printf(output.Error, "cannot record the result: %v", err)
 		if status == 0 {
@@ -237,8 +242,8 @@ func (r *run) run() (int, error) {
 		}
 	}
 	r.recordJob(status, outcome(r.snap.After(), status))
-	if err := r.out.Close(status != 0); err != nil {
-		fmt.Fprintf(r.streams.stderr, "[%s] error | cannot write the job's log: %v\n", name, err)
+	if err := r.out.Close(status != 0); err != nil && status == 0 {
+		status = 1
 	}
 	return status, nil
 }

@@ -62,9 +62,15 @@ type Job struct {
 	log    []byte // scratch: formatted log lines
 	spool  *os.File
 	logErr error
-	// stdoutGone is set once the toplevel's stdout refused a write because
-	// its reader went away.
-	stdoutGone atomic.Bool
+	// gone[Stdout] and gone[Stderr] are set once that stream of the
+	// toplevel refused a write because its reader went away.
+	gone [2]atomic.Bool
+	// sinkErr[Stdout] and sinkErr[Stderr] are the first other failure to
+	// write to that stream of the toplevel.
+	sinkErr [2]error
+	// failed is the first write of the job's output that failed, other
+	// than to a reader that went away.
+	failed error
 }
 
 // NewJob returns the output of one job.
@@ -101,11 +107,7 @@ func (j *Job) emit(s Stream, lines []byte) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 
-	var ts []byte
-	if j.opt.Timestamps {
-		ts = j.opt.Now().UTC().AppendFormat(make([]byte, 0, 9), "15:04:05 ")
-	}
-	name := streamNames[s]
+	ts := j.stamp()
 	show := j.visible(s)
 	j.top, j.log = j.top[:0], j.log[:0]
 	for len(lines) > 0 {
@@ -113,24 +115,13 @@ func (j *Job) emit(s Stream, lines []byte) {
 		line := lines[:i+1]
 		lines = lines[i+1:]
 		if j.opt.Log != nil {
-			j.log = append(j.log, ts...)
-			j.log = append(j.log, name...)
-			j.log = append(j.log, " | "...)
-			j.log = append(j.log, line...)
+			j.log = appendLog(j.log, ts, s, line)
 		}
 		if show {
-			j.top = append(j.top, ts...)
-			j.top = append(j.top, '[')
-			j.top = append(j.top, j.opt.Job...)
-			j.top = append(j.top, "] "...)
-			j.top = append(j.top, name...)
-			j.top = append(j.top, " | "...)
-			j.top = append(j.top, line...)
+			j.top = j.appendTop(j.top, ts, s, line)
 		}
 	}
-	if len(j.log) > 0 && j.logErr == nil {
-		_, j.logErr = j.opt.Log.Write(j.log)
-	}
+	j.writeLog(j.log)
 	if len(j.top) == 0 {
 		return
 	}
@@ -138,12 +129,105 @@ func (j *Job) emit(s Stream, lines []byte) {
 	case j.opt.Quiet:
 		j.hold(j.top)
 	case s == Stdout:
-		if err := j.opt.Stdout.Write(j.top); errors.Is(err, syscall.EPIPE) {
-			j.stdoutGone.Store(true)
-		}
+		j.write(Stdout, j.top)
 	default:
-		j.opt.Stderr.Write(j.top)
+		j.write(Stderr, j.top)
 	}
+}
+
+// stamp is the timestamp that starts a line now, or nil.
+func (j *Job) stamp() []byte {
+	if !j.opt.Timestamps {
+		return nil
+	}
+	return j.opt.Now().UTC().AppendFormat(make([]byte, 0, 9), "15:04:05 ")
+}
+
+// appendTop appends line as the toplevel shows it: `[<job>] <stream> | <line>`.
+func (j *Job) appendTop(b, ts []byte, s Stream, line []byte) []byte {
+	b = append(b, ts...)
+	b = append(b, '[')
+	b = append(b, j.opt.Job...)
+	b = append(b, "] "...)
+	b = append(b, streamNames[s]...)
+	b = append(b, " | "...)
+	return append(b, line...)
+}
+
+// appendLog appends line as the log has it: `<stream> | <line>`.
+func appendLog(b, ts []byte, s Stream, line []byte) []byte {
+	b = append(b, ts...)
+	b = append(b, streamNames[s]...)
+	b = append(b, " | "...)
+	return append(b, line...)
+}
+
+// writeLog writes b, whole lines, to the log file. After a failed write the
+// log gets nothing more.
+func (j *Job) writeLog(b []byte) {
+	if len(b) == 0 || j.opt.Log == nil || j.logErr != nil {
+		return
+	}
+	if _, err := j.opt.Log.Write(b); err != nil {
+		j.logErr = err
+		j.fail(fmt.Errorf("cannot write the job's log: %w", err))
+	}
+}
+
+// write writes b, whole lines, to the toplevel's stream to (Stdout or
+// Stderr). A reader that went away is no error: the job's LineWriter for
+// that stream then returns ErrReaderGone. Any other failure is reported
+// once, and the stream gets nothing more (Sink.Write).
+func (j *Job) write(to Stream, b []byte) {
+	sink := j.opt.Stdout
+	if to == Stderr {
+		sink = j.opt.Stderr
+	}
+	err := sink.Write(b)
+	switch {
+	case err == nil:
+	case errors.Is(err, syscall.EPIPE):
+		j.gone[to].Store(true)
+	case j.sinkErr[to] == nil:
+		j.sinkErr[to] = err
+		j.fail(fmt.Errorf("cannot write to %s: %w", to, cause(err)))
+	}
+}
+
+// works reports whether the toplevel's stream s still takes lines.
+func (j *Job) works(s Stream) bool { return j.sinkErr[s] == nil && !j.gone[s].Load() }
+
+// fail records a failed write of the job's output, which makes the job
+// fail, and reports it in one error line: to the log, and to the toplevel's
+// stderr or, when that is what failed, its stdout. The line goes out at
+// once, even in quiet mode: output is being lost now. When no stream works
+// any more, only the exit status tells.
+func (j *Job) fail(err error) {
+	if j.failed == nil {
+		j.failed = err
+	}
+	ts := j.stamp()
+	line := []byte(err.Error() + "\n")
+	j.writeLog(appendLog(nil, ts, Error, line))
+	for _, s := range []Stream{Stderr, Stdout} {
+		if j.works(s) {
+			j.write(s, j.appendTop(nil, ts, Error, line))
+		}
+		if j.works(s) {
+			return
+		}
+	}
+}
+
+// cause is what the system said about a failed write, without the name of
+// the file, which for the toplevel's streams is a copy's name of no use to
+// the reader.
+func cause(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // hold appends b to the quiet-mode spool: a temporary file rather than
@@ -153,20 +237,21 @@ func (j *Job) hold(b []byte) {
 		f, err := os.CreateTemp(j.opt.SpoolDir, ".quiet-*")
 		if err != nil {
 			// Nowhere to hold the lines: better shown early than lost.
-			j.opt.Stderr.Write(b)
+			j.write(Stderr, b)
 			return
 		}
 		os.Remove(f.Name())
 		j.spool = f
 	}
 	if _, err := j.spool.Write(b); err != nil {
-		j.opt.Stderr.Write(b)
+		j.write(Stderr, b)
 	}
 }
 
 // Close ends the job's output. In quiet mode, a failed job's held lines go to
 // the toplevel's stderr, in order; a successful job's are dropped. It
-// returns the first error writing the log file.
+// returns the first failed write of the job's output (Err), closing the log
+// file included.
 func (j *Job) Close(failed bool) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -178,11 +263,22 @@ func (j *Job) Close(failed bool) error {
 		j.spool = nil
 	}
 	if j.opt.Log != nil {
-		if err := j.opt.Log.Close(); j.logErr == nil {
+		if err := j.opt.Log.Close(); err != nil && j.logErr == nil {
 			j.logErr = err
+			j.fail(fmt.Errorf("cannot write the job's log: %w", err))
 		}
 	}
-	return j.logErr
+	return j.failed
+}
+
+// Err returns the first write of the job's output that failed, to the log
+// file or to the toplevel's stdout or stderr, or nil. A reader that went
+// away is no failure. The job's output reported it already, in one error
+// line; the job should fail.
+func (j *Job) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.failed
 }
 
 // release copies the quiet spool to the toplevel's stderr in pieces that end
@@ -204,9 +300,9 @@ func (j *Job) release() {
 		if err != nil {
 			cut = n
 		}
-		j.opt.Stderr.Write(buf[:cut])
+		j.write(Stderr, buf[:cut])
 		n = copy(buf, buf[cut:n])
-		if err != nil {
+		if err != nil || !j.works(Stderr) {
 			return
 		}
 	}
@@ -216,11 +312,12 @@ func (j *Job) release() {
 // s. Close it to pass on a last line that has no newline.
 func (j *Job) Writer(s Stream) *LineWriter { return &LineWriter{job: j, s: s} }
 
-// ErrReaderGone is returned by a LineWriter of the job's stdout once the
-// toplevel's stdout is a pipe whose reader went away (`taskrunner … | head`):
-// the caller stops reading the task's stdout, so that the task gets
-// SIGPIPE as it would in the same pipeline without taskrunner.
-var ErrReaderGone = errors.New("the reader of the toplevel's stdout went away")
+// ErrReaderGone is returned by a LineWriter of the job's stdout or stderr
+// once that stream of the toplevel is a pipe whose reader went away
+// (`taskrunner … | head`, `taskrunner … 2>&1 >/dev/null | head`): the
+// caller stops reading the task's stream, so that the task gets SIGPIPE as
+// it would in the same pipeline without taskrunner.
+var ErrReaderGone = errors.New("the reader of the toplevel's stream went away")
 
 // LineWriter splits a byte stream into lines for a Job.
 type LineWriter struct {
@@ -250,7 +347,7 @@ func (w *LineWriter) Write(p []byte) (int, error) {
 	w.emitLines(lines)
 	w.partial = append(w.partial, p[last+1:]...)
 	w.cap()
-	if w.s == Stdout && w.job.stdoutGone.Load() {
+	if (w.s == Stdout || w.s == Stderr) && w.job.gone[w.s].Load() {
 		return n, ErrReaderGone
 	}
 	return n, nil

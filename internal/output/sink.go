@@ -17,6 +17,8 @@ type Sink struct {
 	f    *os.File
 	lock *WriteLock
 	pipe bool
+	// err is the first write that failed, guarded by lock.
+	err error
 }
 
 // NewSink returns a sink writing to f, serialised by lock.
@@ -26,17 +28,22 @@ func NewSink(f *os.File, lock *WriteLock) *Sink {
 	return &Sink{f: f, lock: lock, pipe: pipe}
 }
 
-// Write writes b, which holds whole lines, in one piece. A reader that went
-// away must not fail the build, and the log file still has every line, so
-// the error is only for the caller to know.
+// Write writes b, which holds whole lines, in one piece. Once a write has
+// failed, the sink writes nothing more and returns that first error again:
+// a reader that went away does not come back, and a full disk must not get
+// the tail of the output without its middle. What to do about the error
+// (EPIPE or another) is the caller's choice.
 func (s *Sink) Write(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
 	unlock := s.lock.lock(s.pipe)
-	_, err := s.f.Write(b)
-	unlock()
-	return err
+	defer unlock()
+	if s.err != nil {
+		return s.err
+	}
+	_, s.err = s.f.Write(b)
+	return s.err
 }
 
 // Writer returns the sink as an io.Writer of whole lines that reports no
