@@ -6,7 +6,6 @@ package job
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -56,10 +55,7 @@ func (r *run) execute() int {
 		return status
 	}
 
-	drains := []*drain{
-		startDrain("stdout", outR, r.out.Writer(output.Stdout)),
-		startDrain("stderr", errR, r.out.Writer(output.Stderr)),
-	}
+	drains := r.startDrains(outR, errR)
 	status = r.wait(cmd)
 	r.finishDrains(drains)
 	return status
@@ -182,30 +178,30 @@ func exitForSignal(sig os.Signal) int {
 	return 1
 }
 
-// drain copies one of the command's output pipes into the job's output.
+// drain is the copy of one of the command's output pipes into the job's
+// output.
 type drain struct {
 	name string
-	r    *pipe.Reader
+	s    *pipe.Stream
 	w    *output.LineWriter
-	done chan struct{}
-	// gone is set when the toplevel's reader went away and the pipe was
-	// closed early on purpose.
-	gone bool
 }
 
-func startDrain(name string, f *os.File, w *output.LineWriter) *drain {
-	d := &drain{name: name, r: pipe.NewReader(f), w: w, done: make(chan struct{})}
-	go func() {
-		defer close(d.done)
-		buf := make([]byte, 64<<10)
-		if _, err := io.CopyBuffer(w, d.r, buf); errors.Is(err, output.ErrReaderGone) {
-			// Like the same pipeline without taskrunner: the task's next
-			// write gets SIGPIPE.
-			d.gone = true
-			d.r.Close()
-		}
-	}()
-	return d
+// startDrains starts copying the command's stdout and stderr into the job's
+// output. One goroutine reads both pipes, stdout first when both hold data,
+// so that lines the task writes to stdout and then to stderr reach the
+// toplevel and the log in that order, as with the old tool. When the
+// toplevel's reader of a stream goes away (output.ErrReaderGone), the copy
+// closes that pipe: like the same pipeline without taskrunner, the task's
+// next write to it gets SIGPIPE.
+func (r *run) startDrains(outR, errR *os.File) []*drain {
+	outW, errW := r.out.Writer(output.Stdout), r.out.Writer(output.Stderr)
+	mux := new(pipe.Mux)
+	drains := []*drain{
+		{name: "stdout", s: mux.Add(outR, outW), w: outW},
+		{name: "stderr", s: mux.Add(errR, errW), w: errW},
+	}
+	mux.Start()
+	return drains
 }
 
 // finishDrains waits, once the command has exited, for its output pipes to
@@ -218,7 +214,7 @@ func (r *run) finishDrains(drains []*drain) {
 	for _, d := range drains {
 		if waiting {
 			select {
-			case <-d.done:
+			case <-d.s.Done():
 			case <-deadline.C:
 				waiting = false
 			case sig := <-r.sigs:
@@ -228,15 +224,13 @@ func (r *run) finishDrains(drains []*drain) {
 				waiting = false
 			}
 		}
-		d.r.Stop()
-		<-d.done
-		if !d.r.Closed() && !d.gone {
+		d.s.Stop()
+		if !d.s.Closed() && d.s.Err() == nil {
 			secs := strconv.FormatFloat(r.settings.DrainTimeout.Seconds(), 'f', -1, 64)
 			r.out.Printf(output.Warn, "taskrunner: Task did not close %s %s seconds after exiting.", d.name, secs)
 			r.out.Printf(output.Warn, "Perhaps the file descriptor was leaked to a background process?")
 			r.out.Printf(output.Warn, "Build will continue despite this error, but some output may be lost.")
 		}
-		d.r.Close()
 		d.w.Close()
 	}
 }

@@ -1,6 +1,8 @@
-// Package pipe reads the read end of a pipe that a task may never close: a
+// Package pipe reads the read ends of pipes that a task may never close: a
 // background process can inherit the write end and hold it open long after
-// the task has exited, so end of file cannot be the only way to stop.
+// the task has exited, so end of file cannot be the only way to stop. A
+// Reader reads one pipe; a Mux copies several in one goroutine, in the
+// order their data came as far as the kernel can tell.
 package pipe
 
 import (
