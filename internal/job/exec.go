@@ -205,24 +205,15 @@ func (r *run) startDrains(outR, errR *os.File) []*drain {
 }
 
 // finishDrains waits, once the command has exited, for its output pipes to
-// close. A descendant may still hold one open: after the drain timeout, the
-// job passes on what the pipe already holds, warns, and goes on without it.
+// close, as the old tool did: up to the drain timeout for stdout, then up
+// to the timeout again for stderr. A descendant may still hold a pipe open:
+// when its wait is over, the job passes on what the pipe already holds,
+// warns, and goes on without it. A stop signal ends the waiting.
 func (r *run) finishDrains(drains []*drain) {
-	deadline := time.NewTimer(r.settings.DrainTimeout)
-	defer deadline.Stop()
 	waiting := true
 	for _, d := range drains {
 		if waiting {
-			select {
-			case <-d.s.Done():
-			case <-deadline.C:
-				waiting = false
-			case sig := <-r.sigs:
-				if r.signalled == nil {
-					r.signalled = sig
-				}
-				waiting = false
-			}
+			waiting = r.awaitClose(d)
 		}
 		d.s.Stop()
 		if !d.s.Closed() && d.s.Err() == nil {
@@ -233,4 +224,21 @@ func (r *run) finishDrains(drains []*drain) {
 		}
 		d.w.Close()
 	}
+}
+
+// awaitClose waits up to the drain timeout for d's copy to end. It reports
+// false when a stop signal came: then nothing more is waited for.
+func (r *run) awaitClose(d *drain) bool {
+	timer := time.NewTimer(r.settings.DrainTimeout)
+	defer timer.Stop()
+	select {
+	case <-d.s.Done():
+	case <-timer.C:
+	case sig := <-r.sigs:
+		if r.signalled == nil {
+			r.signalled = sig
+		}
+		return false
+	}
+	return true
 }
