@@ -87,8 +87,10 @@ func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, int, e
 		Stdin:  devnull,
 		Stdout: outW,
 		Stderr: errW,
-		// Descriptors 3 to 6 in the task.
-		ExtraFiles:  []*os.File{r.streams.stdout, r.streams.stderr, ch.ChildRequests, ch.ChildResponses},
+		// Descriptors 3 to 6 in the task, and 7, which no variable names:
+		// the job's lock, which the task's processes hold with taskrunner,
+		// so that a new run waits for them even if taskrunner is killed.
+		ExtraFiles:  []*os.File{r.streams.stdout, r.streams.stderr, ch.ChildRequests, ch.ChildResponses, r.lockFile},
 		Env:         taskEnv(os.Environ(), r.settings.StateDir, r.buildID, r.jobs()),
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}

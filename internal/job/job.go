@@ -132,6 +132,8 @@ type run struct {
 	trace *trace.Recorder
 	// signalled is the first signal taskrunner received, or nil.
 	signalled os.Signal
+	// lockFile is the job's lock, which the task inherits.
+	lockFile *os.File
 }
 
 func (r *run) run() (int, error) {
