@@ -88,8 +88,7 @@ func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, int, e
 		Stdout: outW,
 		Stderr: errW,
 		// Descriptors 3 to 6 in the task, and 7, which no variable names:
-		// the job's lock, which the task's processes hold with taskrunner,
-		// so that a new run waits for them even if taskrunner is killed.
+		// the job's lock, held by the task's processes too (see guard.go).
 		ExtraFiles:  []*os.File{r.streams.stdout, r.streams.stderr, ch.ChildRequests, ch.ChildResponses, r.lockFile},
 		Env:         taskEnv(os.Environ(), r.settings.StateDir, r.buildID, r.jobs()),
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
@@ -100,6 +99,7 @@ func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, int, e
 		}
 		return nil, 126, fmt.Errorf("cannot run %s: %v", argv[0], unwrapPath(err))
 	}
+	r.guardTask(cmd.Process.Pid)
 	return cmd, 0, nil
 }
 
