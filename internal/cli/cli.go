@@ -14,6 +14,7 @@ import (
 	"github.com/taskrunner/taskrunner/internal/job"
 	"github.com/taskrunner/taskrunner/internal/report"
 	"github.com/taskrunner/taskrunner/internal/state"
+	"github.com/taskrunner/taskrunner/internal/watchdog"
 )
 
 // Version is taskrunner's version, set at link time for releases.
@@ -154,6 +155,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 2 && args[0] == watchdog.Arg && watchdog.Inherited() {
+		return watchdog.Serve(args[1])
+	}
 	inv, err := parse(args)
 	if err != nil {
 		return failure(stderr, err)

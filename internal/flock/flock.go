@@ -26,11 +26,15 @@ func Lock(ctx context.Context, path string, perm os.FileMode) (unlock func(), er
 }
 
 // LockFile takes the lock as Lock does, for a holder that writes in the
-// lock file: it returns the file, open for reading and writing, and closing
-// it releases the lock. The lock is on the file's inode, so a holder must
-// write through this file and never replace it. When another holder has
-// the lock, waiting (if not nil) is called once, before LockFile starts to
-// wait.
+// lock file or shares the lock with a child: it returns the file, open for
+// reading and writing, and closing it releases the lock unless a child
+// holds a copy of the descriptor. The lock belongs to the open file, not to
+// the process: a child that inherits the descriptor (exec.Cmd's ExtraFiles)
+// holds the lock with its parent, and it stays held until Unlock, or until
+// the parent and every such child have closed it or exited. The lock is
+// on the file's inode, so a holder must write through this file and never
+// replace it. When another holder has the lock, waiting (if not nil) is
+// called once, before LockFile starts to wait.
 func LockFile(ctx context.Context, path string, perm os.FileMode, waiting func()) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, perm)
 	if err != nil {
@@ -61,6 +65,12 @@ func LockFile(ctx context.Context, path string, perm os.FileMode, waiting func()
 		go func() { <-done; f.Close() }()
 		return nil, fmt.Errorf("waiting for the lock %s: %w", path, ctx.Err())
 	}
+}
+
+// Unlock releases the lock that LockFile took through f, at once, for the
+// children that share it too. It leaves f open.
+func Unlock(f *os.File) error {
+	return flock(int(f.Fd()), syscall.LOCK_UN)
 }
 
 func flock(fd, how int) error {

@@ -148,3 +148,46 @@ func TestSharedExcludesExclusive(t *testing.T) {
 		t.Errorf("TryExclusive of a missing file = held %v, %v; want an error", held, err)
 	}
 }
+
+// TestSharedWithChild: a child that inherits the locked file holds the lock
+// after its parent has closed it, until it exits; Unlock releases it for
+// the child too.
+func TestSharedWithChild(t *testing.T) {
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("flock(1) is not on this machine")
+	}
+	free := func(path string) bool { return exec.Command("flock", "-n", path, "true").Run() == nil }
+	for _, unlock := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "x.lock")
+		f, err := LockFile(context.Background(), path, 0o644, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The child holds the lock until its stdin closes.
+		child := exec.Command("sh", "-c", "cat >/dev/null")
+		in, err := child.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		child.ExtraFiles = []*os.File{f}
+		if err := child.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if unlock {
+			if err := Unlock(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.Close()
+		if got := free(path); got != unlock {
+			t.Errorf("with Unlock %v, the lock is free = %v while the child runs", unlock, got)
+		}
+		in.Close()
+		if err := child.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if !free(path) {
+			t.Errorf("with Unlock %v, the lock is still held once the child has exited", unlock)
+		}
+	}
+}

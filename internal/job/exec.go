@@ -83,8 +83,9 @@ func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, int, e
 		Stdin:  devnull,
 		Stdout: outW,
 		Stderr: errW,
-		// Descriptors 3 to 6 in the task.
-		ExtraFiles:  []*os.File{r.streams.stdout, r.streams.stderr, ch.ChildRequests, ch.ChildResponses},
+		// Descriptors 3 to 6 in the task, and 7, which no variable names:
+		// the job's lock, held by the task's processes too (see guard.go).
+		ExtraFiles:  []*os.File{r.streams.stdout, r.streams.stderr, ch.ChildRequests, ch.ChildResponses, r.lockFile},
 		Env:         taskEnv(os.Environ(), r.settings.StateDir, r.buildID, r.jobs()),
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
@@ -94,6 +95,7 @@ func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, int, e
 		}
 		return nil, 126, fmt.Errorf("cannot run %s: %v", argv[0], unwrapPath(err))
 	}
+	r.guardTask(cmd.Process.Pid)
 	return cmd, 0, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/taskrunner/taskrunner/internal/snapshot"
 	"github.com/taskrunner/taskrunner/internal/state"
 	"github.com/taskrunner/taskrunner/internal/trace"
+	"github.com/taskrunner/taskrunner/internal/watchdog"
 )
 
 // Options describe one taskrunner invocation.
@@ -79,6 +80,10 @@ func Run(opt Options) (int, error) {
 
 	r := &run{opt: opt, settings: s, state: st, buildID: buildID, streams: streams, sigs: sigs, started: started}
 	if s.Toplevel() {
+		r.startWatchdog()
+	}
+	defer r.endGuard()
+	if s.Toplevel() {
 		_, _ = st.Prune(s.KeepBuilds, buildID)
 		st.RemoveStale(time.Now())
 	}
@@ -132,6 +137,12 @@ type run struct {
 	trace *trace.Recorder
 	// signalled is the first signal taskrunner received, or nil.
 	signalled os.Signal
+	// lockFile is the job's lock, which the task inherits.
+	lockFile *os.File
+	// guard is the connection to the build's watchdog, or nil, and
+	// guardErr why there is none.
+	guard    *watchdog.Conn
+	guardErr error
 }
 
 func (r *run) run() (int, error) {

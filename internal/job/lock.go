@@ -19,7 +19,9 @@ const lockWarnAfter = 5 * time.Second
 // lock takes the job's lock, waiting for it as long as it takes or until
 // ctx ends. A job that has to wait says so at once in a debug line, and
 // again in a warn line once it has waited lockWarnAfter, each naming the
-// holder of the lock as the holder recorded it.
+// holder of the lock as the holder recorded it. The task inherits the lock
+// (see start), so that it stays held while any process of the task lives,
+// even if taskrunner is killed.
 func (r *run) lock(ctx context.Context) (unlock func(), err error) {
 	name := r.opt.Name
 	stop := make(chan struct{})
@@ -46,10 +48,14 @@ func (r *run) lock(ctx context.Context) (unlock func(), err error) {
 			r.out.Printf(output.Warn, "waiting for task %s: its lock is held by %s", name, holderWarnText(h, ok, time.Now()))
 		}()
 	}
-	unlock, err = r.state.Lock(ctx, name, r.buildID, waiting)
+	l, err := r.state.Lock(ctx, name, r.buildID, waiting)
 	close(stop)
 	warner.Wait()
-	return unlock, err
+	if err != nil {
+		return nil, err
+	}
+	r.lockFile = l.File()
+	return l.Unlock, nil
 }
 
 // closeWaitOutput closes the output that the wait for the lock opened, if

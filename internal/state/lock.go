@@ -26,16 +26,23 @@ type Holder struct {
 // maxHolderRecord bounds what LockHolder reads: a record is far shorter.
 const maxHolderRecord = 4 << 10
 
+// JobLock is a job's lock, held.
+type JobLock struct {
+	f *os.File
+}
+
 // Lock takes the exclusive lock of job for build, waiting for it as long as
 // it takes or until ctx ends. The lock is an flock(2) on locks/<job>.lock:
 // it excludes every other holder of that lock in any process on the
-// machine, whatever its build, and the kernel releases it when the holder
-// exits, however it exits, so a killed taskrunner never leaves a stale
-// lock. When another holder has the lock, waiting (if not nil) is called
-// once, before Lock starts to wait. Once it holds the lock, Lock records
-// this process, build and the time in the lock file (see Holder), as best
-// it can; the returned function clears the record and releases the lock.
-func (d Dir) Lock(ctx context.Context, job, build string, waiting func()) (unlock func(), err error) {
+// machine, whatever its build. The kernel releases it when the holder
+// exits, however it exits, and when every process that inherited it (see
+// File) has exited too: a killed taskrunner never leaves a stale lock, and
+// the task it ran holds the lock as long as any of its processes lives.
+// When another holder has the lock, waiting (if not nil) is called once,
+// before Lock starts to wait. Once it holds the lock, Lock records this
+// process, build and the time in the lock file (see Holder), as best it
+// can.
+func (d Dir) Lock(ctx context.Context, job, build string, waiting func()) (*JobLock, error) {
 	f, err := flock.LockFile(ctx, d.LockPath(job), 0o644, waiting)
 	if err != nil {
 		return nil, err
@@ -46,10 +53,20 @@ func (d Dir) Lock(ctx context.Context, job, build string, waiting func()) (unloc
 	if f.Truncate(0) == nil {
 		_, _ = f.WriteAt(append(rec, '\n'), 0)
 	}
-	return func() {
-		_ = f.Truncate(0)
-		f.Close()
-	}, nil
+	return &JobLock{f: f}, nil
+}
+
+// File is the locked file, close-on-exec, for a task to inherit: a process
+// that holds a copy of its descriptor holds the lock with this one, even
+// after this process exits, until Unlock.
+func (l *JobLock) File() *os.File { return l.f }
+
+// Unlock clears the record and releases the lock, for the processes that
+// inherited it too.
+func (l *JobLock) Unlock() {
+	_ = l.f.Truncate(0)
+	_ = flock.Unlock(l.f)
+	l.f.Close()
 }
 
 // LockHolder returns who holds the lock of job, as its holder recorded it,

@@ -41,7 +41,7 @@ func TestLockRecordsHolder(t *testing.T) {
 		t.Errorf("lock file %q is not one line", b)
 	}
 
-	unlock()
+	unlock.Unlock()
 	if h, ok := d.LockHolder("build"); ok {
 		t.Errorf("after unlock, LockHolder = %+v, want unknown", h)
 	}
@@ -62,7 +62,7 @@ func TestLockRecordsEachHolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	defer unlock.Unlock()
 	if h, ok := d.LockHolder("build"); !ok || h.PID != os.Getpid() || h.Build != testBuild {
 		t.Errorf("LockHolder = %+v, %v; want this process and build %s", h, ok, testBuild)
 	}
@@ -90,13 +90,13 @@ func TestLockWaitingCalled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if unlock2, err := d.Lock(ctx, "build", testBuild, func() { calls++ }); err == nil {
-		unlock2()
+		unlock2.Unlock()
 		t.Fatal("a second Lock succeeded while the first was held")
 	}
 	if calls != 1 {
 		t.Errorf("waiting called %d times for a held lock, want 1", calls)
 	}
-	unlock()
+	unlock.Unlock()
 }
 
 // TestLockHolderUnknown: a record that is missing, empty, torn or not

@@ -7,6 +7,7 @@
 //	hash/<job>.hash                  the inputs of the job's last success
 //	builds/<build-id>/logs/<job>.log the job's log for that build
 //	builds/<build-id>/results/<job>  the job's exit status in that build
+//	builds/<build-id>/watchdog.sock  the socket of the build's watchdog
 //
 // Only folders of builds/ whose names parse as build ids are builds
 // (ParseBuildID); anything else there is left alone.
@@ -80,6 +81,10 @@ func (d Dir) Build(id string) string { return filepath.Join(d.Root, "builds", id
 func (d Dir) LogPath(id, job string) string {
 	return filepath.Join(d.Build(id), "logs", job+".log")
 }
+
+// WatchdogPath is the unix socket of the watchdog of build id, which ends
+// the tasks of the build's taskrunners that die without ending them.
+func (d Dir) WatchdogPath(id string) string { return filepath.Join(d.Build(id), "watchdog.sock") }
 
 // LockPath is the lock file of job.
 func (d Dir) LockPath(job string) string { return filepath.Join(d.Root, "locks", job+".lock") }

@@ -230,7 +230,7 @@ func TestLockExcludes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if unlock2, err := d.Lock(ctx, "build", testBuild, nil); err == nil {
-		unlock2()
+		unlock2.Unlock()
 		t.Fatal("a second Lock succeeded while the first was held")
 	} else if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("second Lock: %v, want the context's error", err)
@@ -241,18 +241,18 @@ func TestLockExcludes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Lock of another job: %v", err)
 	}
-	unlockOther()
+	unlockOther.Unlock()
 
 	// A waiting holder gets the lock once it is released.
 	got := make(chan error, 1)
 	go func() {
 		unlock2, err := d.Lock(ctx0(t), "build", testBuild, nil)
 		if err == nil {
-			unlock2()
+			unlock2.Unlock()
 		}
 		got <- err
 	}()
-	unlock()
+	unlock.Unlock()
 	if err := <-got; err != nil {
 		t.Fatalf("waiting Lock after unlock: %v", err)
 	}
@@ -262,7 +262,7 @@ func TestLockExcludes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Lock after unlock: %v", err)
 	}
-	unlock3()
+	unlock3.Unlock()
 }
 
 // TestLockCancelledWaitDoesNotKeepLock: a wait given up by its context must
@@ -278,12 +278,12 @@ func TestLockCancelledWaitDoesNotKeepLock(t *testing.T) {
 	if _, err := d.Lock(ctx, "build", testBuild, nil); err == nil {
 		t.Fatal("Lock with a cancelled context succeeded while the lock was held")
 	}
-	unlock()
+	unlock.Unlock()
 	unlock2, err := d.Lock(ctx0(t), "build", testBuild, nil)
 	if err != nil {
 		t.Fatalf("Lock after the cancelled wait: %v", err)
 	}
-	unlock2()
+	unlock2.Unlock()
 }
 
 // ctx0 is a context that ends the test, rather than hanging it, when a lock
