@@ -189,11 +189,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return status
 }
 
-// failure prints err as one line and returns the exit status for it.
+// failure prints err as one line and returns the exit status for it: a
+// command line or a setting taskrunner cannot use is a usage error.
 func failure(stderr io.Writer, err error) int {
 	fmt.Fprintf(stderr, "taskrunner: %v\n", err)
-	var usage *UsageError
-	if errors.As(err, &usage) {
+	var (
+		usage   *UsageError
+		setting *config.SettingError
+	)
+	if errors.As(err, &usage) || errors.As(err, &setting) {
 		return exitUsage
 	}
 	return exitFailure
