@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 
@@ -182,7 +183,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	status, err := job.Run(job.Options{Name: inv.name, Force: inv.force, Argv: inv.argv, Settings: settings})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, job.StopSignals...)
+	defer signal.Stop(sigs)
+	status, err := job.Run(job.Options{Name: inv.name, Force: inv.force, Argv: inv.argv, Settings: settings, Signals: sigs})
 	if err != nil {
 		return failure(stderr, err)
 	}
