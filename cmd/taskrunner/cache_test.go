@@ -77,18 +77,29 @@ const (
 //	                      (an S3 error body): TASKRUNNER_S3_ENDPOINT points at a
 //	                      proxy in front of the server
 //	s3 unreachable        TASKRUNNER_S3_ENDPOINT points at a closed loopback port
+//	s3 stall FILE         TASKRUNNER_S3_ENDPOINT points at a loopback server that
+//	                      accepts connections and never answers; FILE appears
+//	                      once a request has reached it. Needs no `s3 bucket`:
+//	                      it sets the other settings when they are unset
+//	s3 throttle RATE FILE from now on, GET answers trickle at RATE bytes a second
+//	                      (through the proxy of `s3 fault`); FILE appears once a
+//	                      body starts to trickle
 //
 // `! s3 ls` fails unless the listing is empty. A script checks for the
 // server first with `[!s3] skip`.
 func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) == 0 {
-		ts.Fatalf("usage: s3 bucket|put|get|ls|tar|truncate|fault|unreachable ...")
+		ts.Fatalf("usage: s3 bucket|put|get|ls|tar|truncate|fault|throttle|unreachable|stall ...")
 	}
 	if neg && args[0] != "ls" {
 		ts.Fatalf("s3 %s: cannot be negated", args[0])
 	}
 	if args[0] == "bucket" {
 		s3Bucket(ts, args)
+		return
+	}
+	if args[0] == "stall" {
+		s3Stall(ts, s3Arg(ts, args, 1))
 		return
 	}
 	env := s3test.Env{
@@ -164,6 +175,10 @@ func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
 		status, err := strconv.Atoi(s3Arg(ts, args, 2))
 		ts.Check(err)
 		faultProxy(ts, env.Endpoint).set(method, status)
+	case "throttle":
+		rate, err := strconv.Atoi(s3Arg(ts, args, 1))
+		ts.Check(err)
+		faultProxy(ts, env.Endpoint).slow(rate, ts.MkAbs(s3Arg(ts, args, 2)))
 	case "unreachable":
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		ts.Check(err)
@@ -240,11 +255,66 @@ func s3Get(ctx context.Context, ts *testscript.TestScript, client *s3.Client, bu
 	return b, aws.ToString(out.ContentType)
 }
 
+// s3Stall points TASKRUNNER_S3_ENDPOINT at a server that accepts
+// connections, reads what they send, and never answers, as a hung S3
+// endpoint does. marker appears once a request has arrived.
+func s3Stall(ts *testscript.TestScript, marker string) {
+	marker = ts.MkAbs(marker)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() {
+				buf := make([]byte, 4096)
+				if n, _ := c.Read(buf); n > 0 {
+					_ = os.WriteFile(marker, nil, 0o644)
+				}
+				_, _ = io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	ts.Defer(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	ts.Setenv("TASKRUNNER_S3_ENDPOINT", "http://"+l.Addr().String())
+	// Static keys: the AWS credential chain would look for an instance
+	// role first.
+	for k, v := range map[string]string{
+		"TASKRUNNER_REMOTE_CACHE_BUCKET": "stalled",
+		"TASKRUNNER_AWS_ACCESS_KEY":      "stalled",
+		"TASKRUNNER_AWS_SECRET_KEY":      "stalled",
+	} {
+		if ts.Getenv(k) == "" {
+			ts.Setenv(k, v)
+		}
+	}
+}
+
 // proxy stands between taskrunner and the S3 server and answers chosen
-// requests with an error, as a sick S3 endpoint does.
+// requests with an error, as a sick S3 endpoint does, or slowly.
 type proxy struct {
 	mu     sync.Mutex
 	faults map[string]int // method → status
+	// rate, when not 0, is the bytes per second GET answers trickle at;
+	// marker appears once one starts.
+	rate   int
+	marker string
 }
 
 var (
@@ -271,7 +341,12 @@ func faultProxy(ts *testscript.TestScript, endpoint string) *proxy {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		status := p.faults[r.Method]
+		rate, marker := p.rate, p.marker
 		p.mu.Unlock()
+		if status == 0 && rate > 0 && r.Method == http.MethodGet {
+			rp.ServeHTTP(&slowWriter{ResponseWriter: w, rate: rate, marker: marker}, r)
+			return
+		}
 		if status == 0 {
 			rp.ServeHTTP(w, r)
 			return
@@ -294,6 +369,44 @@ func faultProxy(ts *testscript.TestScript, endpoint string) *proxy {
 	ts.Setenv("TASKRUNNER_S3_ENDPOINT", "http://"+l.Addr().String())
 	return p
 }
+
+func (p *proxy) slow(rate int, marker string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rate, p.marker = rate, marker
+}
+
+// slowWriter writes an answer's body at rate bytes a second, in tenths.
+type slowWriter struct {
+	http.ResponseWriter
+	rate    int
+	marker  string
+	started bool
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	step := max(w.rate/10, 1)
+	done := 0
+	for len(p) > 0 {
+		b := p[:min(step, len(p))]
+		n, err := w.ResponseWriter.Write(b)
+		done += n
+		if err != nil {
+			return done, err
+		}
+		http.NewResponseController(w.ResponseWriter).Flush()
+		if !w.started {
+			w.started = true
+			_ = os.WriteFile(w.marker, nil, 0o644)
+		}
+		p = p[n:]
+		time.Sleep(100 * time.Millisecond)
+	}
+	return done, nil
+}
+
+// Unwrap lets the reverse proxy flush the answer through w.
+func (w *slowWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (p *proxy) set(method string, status int) {
 	p.mu.Lock()

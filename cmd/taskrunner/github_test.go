@@ -41,6 +41,10 @@ func setupGitHub(env *testscript.Env) error {
 //	github fail MATCH STATUS N           the next N matching requests answer STATUS
 //	github clear                         no more injected faults: every request is answered
 //	github ratelimit MATCH N SECONDS     the next N matching requests answer 429 with Retry-After
+//	github delay MATCH N DURATION        the next N matching requests wait DURATION (or until
+//	                                     the client leaves), then are answered as usual
+//	github waitfaults                    wait (at most 20 s) until every armed fault or delay
+//	                                     has met its requests
 //	github reply MATCH STATUS BODY       the next matching request answers STATUS with BODY
 //	github statuses FILE                 write HEAD's statuses, newest first, to FILE
 //	github calls FILE                    write every request received to FILE, one a line:
@@ -53,7 +57,7 @@ func setupGitHub(env *testscript.Env) error {
 //	                                     (stdout and stderr name the last command's output)
 func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: github restart|mints|fail|clear|reply|ratelimit|statuses|calls|redact|nosecrets ...")
+		ts.Fatalf("usage: github restart|mints|fail|clear|reply|ratelimit|delay|waitfaults|statuses|calls|redact|nosecrets ...")
 	}
 	f := ts.Value(fakeGitHubKey{}).(*fakeGitHub)
 	switch args[0] {
@@ -88,6 +92,18 @@ func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 		f.srv.Inject(githubtest.Fault{Match: arg(ts, args, 1), Status: atoi(ts, args, 2), Body: arg(ts, args, 3), Times: 1})
 	case "ratelimit":
 		f.srv.RateLimit(arg(ts, args, 1), atoi(ts, args, 2), time.Duration(atoi(ts, args, 3))*time.Second)
+	case "delay":
+		d, err := time.ParseDuration(arg(ts, args, 3))
+		ts.Check(err)
+		f.srv.DelayNext(arg(ts, args, 1), atoi(ts, args, 2), d)
+	case "waitfaults":
+		deadline := time.Now().Add(20 * time.Second)
+		for f.srv.FaultsLeft() > 0 {
+			if time.Now().After(deadline) {
+				ts.Fatalf("github waitfaults: %d requests still awaited after 20 seconds", f.srv.FaultsLeft())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	case "statuses":
 		sha := head(ts)
 		if sha == "" {

@@ -49,6 +49,7 @@ type Remote struct {
 	broken       atomic.Bool
 	unsignedOnce sync.Once
 	warnOnce     sync.Once
+	cancelOnce   sync.Once
 	// moved counts the bytes of archives downloaded and uploaded.
 	moved atomic.Int64
 	// progressEvery is the period of progress lines in long transfers.
@@ -83,7 +84,7 @@ func (r *Remote) get(ctx context.Context) Store {
 		}
 	})
 	if r.openErr != nil {
-		r.fail("opening the store", r.openErr)
+		r.fail(ctx, "opening the store", r.openErr)
 		return nil
 	}
 	return r.store
@@ -108,8 +109,16 @@ func (r *Remote) latestKey(job, branch string) string {
 // usable reports whether the store may still be used by this process.
 func (r *Remote) usable() bool { return !r.broken.Load() }
 
-// fail reports the store's first failure and stops using it.
-func (r *Remote) fail(what string, err error) {
+// fail reports the store's first failure and stops using it. An operation
+// that failed because ctx was cancelled (by a stop signal) is no failure
+// of the store: it is reported once, as cancelled, and changes nothing.
+func (r *Remote) fail(ctx context.Context, what string, err error) {
+	if ctx.Err() != nil {
+		r.cancelOnce.Do(func() {
+			r.report.Warn(fmt.Sprintf("remote cache: %s was cancelled", what))
+		})
+		return
+	}
 	r.broken.Store(true)
 	r.warnOnce.Do(func() {
 		r.report.Warn(fmt.Sprintf("remote cache: %s failed: %v; going on without the remote cache", what, err))
@@ -135,8 +144,12 @@ func (r *Remote) Restore(ctx context.Context, key, root string, paths []string, 
 		r.report.Debug("remote cache: no archive " + key)
 		return false
 	}
+	if err != nil && ctx.Err() != nil {
+		r.report.Warn(fmt.Sprintf("remote cache: restoring %s was cancelled; the outputs are as they were", key))
+		return false
+	}
 	if err != nil {
-		r.fail("reading "+key, err)
+		r.fail(ctx, "reading "+key, err)
 		return false
 	}
 	defer body.Close()
@@ -182,15 +195,15 @@ func (r *Remote) Restore(ctx context.Context, key, root string, paths []string, 
 		switch {
 		case refused != nil:
 			r.untrusted("archive", key, refused)
+		case ctx.Err() != nil || errors.Is(err, context.Canceled):
+			r.report.Warn(fmt.Sprintf("remote cache: restoring %s was cancelled; the outputs are as they were", key))
 		case errors.Is(err, archive.ErrCorrupt) || errors.As(err, &unsafe) || errors.As(err, &limit):
 			r.report.Warn(fmt.Sprintf("remote cache: archive %s is unusable, ignoring it: %v", key, err))
-		case errors.Is(err, context.Canceled):
-			r.report.Warn(fmt.Sprintf("remote cache: restoring %s was cancelled; the outputs are as they were", key))
 		case src.failed() == nil:
 			// Not the store: the cache root could not be written.
 			r.report.Warn(fmt.Sprintf("remote cache: cannot restore %s into %s: %v", key, root, err))
 		default:
-			r.fail("restoring "+key, err)
+			r.fail(ctx, "restoring "+key, err)
 		}
 		return false
 	}
@@ -204,33 +217,33 @@ func (r *Remote) Save(ctx context.Context, key, root string, paths []string) boo
 	if !r.mayUpload() {
 		return false
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	upload, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, ok := r.writer(ctx, key, "application/zstd")
+	w, ok := r.writer(upload, key, "application/zstd")
 	if !ok {
 		return false
 	}
 	t := r.track("Uploading", key)
 	dst := &watchedWriter{w: w}
 	sum := sha256.New()
-	_, err := archive.Write(ctx, io.MultiWriter(t.writer(dst), sum), root, paths, archive.WriteOptions{})
+	_, err := archive.Write(upload, io.MultiWriter(t.writer(dst), sum), root, paths, archive.WriteOptions{})
 	if err != nil {
 		cancel() // abandon the upload: no partial archive appears
 	}
 	cerr := w.Close()
 	t.done(err == nil && cerr == nil)
 	switch {
-	case err != nil && dst.failed() == nil:
+	case err != nil && dst.failed() == nil && ctx.Err() == nil:
 		// Not the store: the outputs could not be archived (missing, a
 		// link Restore would refuse, changed while archiving). The store
 		// stays in use, for the log and other tasks.
 		r.report.Warn(fmt.Sprintf("remote cache: cannot archive the outputs: %v", err))
 		return false
 	case err != nil:
-		r.fail("uploading "+key, err)
+		r.fail(ctx, "uploading "+key, err)
 		return false
 	case cerr != nil:
-		r.fail("uploading "+key, cerr)
+		r.fail(ctx, "uploading "+key, cerr)
 		return false
 	}
 	if r.trust.Signer != nil {
@@ -307,13 +320,13 @@ func (r *Remote) LatestHash(ctx context.Context, job, branch string) (string, bo
 		return "", false
 	}
 	if err != nil {
-		r.fail("reading "+key, err)
+		r.fail(ctx, "reading "+key, err)
 		return "", false
 	}
 	defer body.Close()
 	b, err := io.ReadAll(io.LimitReader(body, 4096))
 	if err != nil {
-		r.fail("reading "+key, err)
+		r.fail(ctx, "reading "+key, err)
 		return "", false
 	}
 	if r.trust.Verifier != nil {
@@ -380,27 +393,27 @@ func (r *Remote) writer(ctx context.Context, key, contentType string) (io.WriteC
 	}
 	w, err := store.NewWriter(ctx, key, contentType)
 	if err != nil {
-		r.fail("uploading "+key, err)
+		r.fail(ctx, "uploading "+key, err)
 		return nil, false
 	}
 	return w, true
 }
 
 func (r *Remote) put(ctx context.Context, key, contentType string, body io.Reader) bool {
-	ctx, cancel := context.WithCancel(ctx)
+	upload, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, ok := r.writer(ctx, key, contentType)
+	w, ok := r.writer(upload, key, contentType)
 	if !ok {
 		return false
 	}
 	if _, err := io.Copy(w, body); err != nil {
 		cancel()
 		w.Close()
-		r.fail("uploading "+key, err)
+		r.fail(ctx, "uploading "+key, err)
 		return false
 	}
 	if err := w.Close(); err != nil {
-		r.fail("uploading "+key, err)
+		r.fail(ctx, "uploading "+key, err)
 		return false
 	}
 	return true

@@ -350,3 +350,38 @@ func TestLazyRemoteOpensOnce(t *testing.T) {
 		t.Errorf("warn lines = %q, want one about opening the store", w)
 	}
 }
+
+// TestRemoteCancelledIsNoFailure: an operation cut short by a cancelled
+// context (a stop signal) says so, and leaves the store in use.
+func TestRemoteCancelledIsNoFailure(t *testing.T) {
+	store := &brokenStore{}
+	rep := &lines{}
+	r := NewRemote(store, "taskrunner/", "logs/", "", rep)
+	root := outputs(t)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	cancel()
+
+	key := r.Archive("job", "", "abc")
+	if r.Restore(ctx, key, root, []string{"out"}, nil) {
+		t.Error("a cancelled Restore reported success")
+	}
+	if r.Save(ctx, key, root, []string{"out"}) {
+		t.Error("a cancelled Save reported success")
+	}
+	if _, ok := r.LatestHash(ctx, "job", "main"); ok {
+		t.Error("a cancelled LatestHash found a hash")
+	}
+	want := []string{
+		"remote cache: restoring taskrunner/bundles/job-abc.tar.zst was cancelled; the outputs are as they were",
+		"remote cache: uploading taskrunner/bundles/job-abc.tar.zst was cancelled",
+	}
+	if got := rep.get("warn"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warn lines:\n%q\nwant\n%q", got, want)
+	}
+	if !r.usable() {
+		t.Error("a cancelled operation stopped the use of the store")
+	}
+	if got, err := os.ReadFile(filepath.Join(root, "out", "a.txt")); err != nil || string(got) != "a\n" {
+		t.Errorf("the outputs changed: %q, %v", got, err)
+	}
+}

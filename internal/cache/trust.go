@@ -70,13 +70,13 @@ func (r *Remote) signature(ctx context.Context, store Store, key string) ([]byte
 		return nil, true
 	}
 	if err != nil {
-		r.fail("reading "+skey, err)
+		r.fail(ctx, "reading "+skey, err)
 		return nil, false
 	}
 	defer body.Close()
 	sig, err := io.ReadAll(io.LimitReader(body, sign.MaxSignatureSize+1))
 	if err != nil {
-		r.fail("reading "+skey, err)
+		r.fail(ctx, "reading "+skey, err)
 		return nil, false
 	}
 	return sig, true

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 
@@ -186,18 +187,25 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	status, err := job.Run(job.Options{Name: inv.name, Force: inv.force, Argv: inv.argv, Settings: settings})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, job.StopSignals...)
+	defer signal.Stop(sigs)
+	status, err := job.Run(job.Options{Name: inv.name, Force: inv.force, Argv: inv.argv, Settings: settings, Signals: sigs})
 	if err != nil {
 		return failure(stderr, err)
 	}
 	return status
 }
 
-// failure prints err as one line and returns the exit status for it.
+// failure prints err as one line and returns the exit status for it: a
+// command line or a setting taskrunner cannot use is a usage error.
 func failure(stderr io.Writer, err error) int {
 	fmt.Fprintf(stderr, "taskrunner: %v\n", err)
-	var usage *UsageError
-	if errors.As(err, &usage) {
+	var (
+		usage   *UsageError
+		setting *config.SettingError
+	)
+	if errors.As(err, &usage) || errors.As(err, &setting) {
 		return exitUsage
 	}
 	return exitFailure

@@ -33,15 +33,18 @@ type Settings struct {
 	// RootDir is TASKRUNNER_ROOT_DIRECTORY, default the current directory.
 	RootDir string
 
-	Debug           bool          // TASKRUNNER_DEBUG: debug lines reach the toplevel
-	LogInfo         bool          // TASKRUNNER_LOG_INFO: info lines reach the toplevel
-	Timestamps      bool          // not TASKRUNNER_DISABLE_TIMESTAMPS
-	Quiet           bool          // TASKRUNNER_QUIET
-	DrainTimeout    time.Duration // TASKRUNNER_OUTPUT_STREAM_TIMEOUT, default 5 s
-	PrimeCacheMode  bool          // TASKRUNNER_PRIME_CACHE_MODE
-	SaveRemoteCache bool          // TASKRUNNER_SAVE_REMOTE_CACHE
-	UploadLogs      bool          // TASKRUNNER_UPLOAD_LOGS
-	MainBranch      string        // TASKRUNNER_MAIN_BRANCH; empty: untracked
+	Debug        bool          // TASKRUNNER_DEBUG: debug lines reach the toplevel
+	LogInfo      bool          // TASKRUNNER_LOG_INFO: info lines reach the toplevel
+	Timestamps   bool          // not TASKRUNNER_DISABLE_TIMESTAMPS
+	Quiet        bool          // TASKRUNNER_QUIET
+	DrainTimeout time.Duration // TASKRUNNER_OUTPUT_STREAM_TIMEOUT, default 5 s
+	// KillGrace is TASKRUNNER_KILL_GRACE, default 10 s: how long the task's
+	// processes have to end after a stop signal before they are killed.
+	KillGrace       time.Duration
+	PrimeCacheMode  bool   // TASKRUNNER_PRIME_CACHE_MODE
+	SaveRemoteCache bool   // TASKRUNNER_SAVE_REMOTE_CACHE
+	UploadLogs      bool   // TASKRUNNER_UPLOAD_LOGS
+	MainBranch      string // TASKRUNNER_MAIN_BRANCH; empty: untracked
 	// FallbackBranches is TASKRUNNER_FALLBACK_BRANCHES split on white space.
 	FallbackBranches []string
 	// DetachedBranch names the branch when HEAD is detached: GITHUB_HEAD_REF,
@@ -158,6 +161,7 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		Timestamps:       !flag("TASKRUNNER_DISABLE_TIMESTAMPS"),
 		Quiet:            flag("TASKRUNNER_QUIET"),
 		DrainTimeout:     5 * time.Second,
+		KillGrace:        10 * time.Second,
 		PrimeCacheMode:   flag("TASKRUNNER_PRIME_CACHE_MODE"),
 		SaveRemoteCache:  flag("TASKRUNNER_SAVE_REMOTE_CACHE"),
 		UploadLogs:       flag("TASKRUNNER_UPLOAD_LOGS"),
@@ -241,6 +245,13 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 			return nil, &SettingError{"TASKRUNNER_OUTPUT_STREAM_TIMEOUT", v, "a number of seconds"}
 		}
 		s.DrainTimeout = time.Duration(secs * float64(time.Second))
+	}
+	if v := get("TASKRUNNER_KILL_GRACE"); v != "" {
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(secs >= 0 && secs <= maxSeconds) {
+			return nil, &SettingError{"TASKRUNNER_KILL_GRACE", v, "a number of seconds"}
+		}
+		s.KillGrace = time.Duration(secs * float64(time.Second))
 	}
 
 	if id := get(EnvBuildID); id != "" {

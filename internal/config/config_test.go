@@ -39,6 +39,9 @@ func TestLoad(t *testing.T) {
 			if s.DrainTimeout != 5*time.Second {
 				t.Errorf("DrainTimeout %v", s.DrainTimeout)
 			}
+			if s.KillGrace != 10*time.Second {
+				t.Errorf("KillGrace %v", s.KillGrace)
+			}
 			if !s.Toplevel() || s.Inherited != nil {
 				t.Errorf("not a toplevel: %+v", s.Inherited)
 			}
@@ -83,6 +86,16 @@ func TestLoad(t *testing.T) {
 		{"drain timeout zero", env{"TASKRUNNER_OUTPUT_STREAM_TIMEOUT": "0"}, func(t *testing.T, s *Settings) {
 			if s.DrainTimeout != 0 {
 				t.Errorf("DrainTimeout %v", s.DrainTimeout)
+			}
+		}},
+		{"kill grace in seconds", env{"TASKRUNNER_KILL_GRACE": "0.5"}, func(t *testing.T, s *Settings) {
+			if s.KillGrace != 500*time.Millisecond {
+				t.Errorf("KillGrace %v", s.KillGrace)
+			}
+		}},
+		{"kill grace zero", env{"TASKRUNNER_KILL_GRACE": "0"}, func(t *testing.T, s *Settings) {
+			if s.KillGrace != 0 {
+				t.Errorf("KillGrace %v", s.KillGrace)
 			}
 		}},
 		{"subtask", env{
@@ -138,6 +151,11 @@ func TestLoadErrors(t *testing.T) {
 		{"timeout NaN", env{"TASKRUNNER_OUTPUT_STREAM_TIMEOUT": "NaN"}, "TASKRUNNER_OUTPUT_STREAM_TIMEOUT", ""},
 		{"timeout infinite", env{"TASKRUNNER_OUTPUT_STREAM_TIMEOUT": "inf"}, "TASKRUNNER_OUTPUT_STREAM_TIMEOUT", ""},
 		{"timeout beyond a Duration", env{"TASKRUNNER_OUTPUT_STREAM_TIMEOUT": "1e300"}, "TASKRUNNER_OUTPUT_STREAM_TIMEOUT", ""},
+		{"kill grace not a number", env{"TASKRUNNER_KILL_GRACE": "10s"}, "TASKRUNNER_KILL_GRACE",
+			`TASKRUNNER_KILL_GRACE="10s" is not a number of seconds`},
+		{"kill grace negative", env{"TASKRUNNER_KILL_GRACE": "-1"}, "TASKRUNNER_KILL_GRACE", ""},
+		{"kill grace NaN", env{"TASKRUNNER_KILL_GRACE": "NaN"}, "TASKRUNNER_KILL_GRACE", ""},
+		{"kill grace beyond a Duration", env{"TASKRUNNER_KILL_GRACE": "1e300"}, "TASKRUNNER_KILL_GRACE", ""},
 		{"build id with a slash", env{EnvBuildID: "a/b", EnvToplevelStdout: "3", EnvToplevelStderr: "4"}, EnvBuildID, ""},
 		{"build id ..", env{EnvBuildID: "..", EnvToplevelStdout: "3", EnvToplevelStderr: "4"}, EnvBuildID, ""},
 		{"stdout not a number", sub(env{EnvToplevelStdout: "abc"}), EnvToplevelStdout,

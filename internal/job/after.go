@@ -2,6 +2,7 @@ package job
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"syscall"
@@ -38,7 +39,7 @@ func (r *run) after(status int) int {
 // posted: a job whose status cannot be posted has failed, and must neither
 // be skipped nor restored from the cache the next time (SPEC §7).
 func (r *run) saveSuccess(status int) int {
-	if status != 0 || r.signalled != nil {
+	if status != 0 || r.stopped() != nil {
 		return status
 	}
 	a := r.snap.After()
@@ -64,7 +65,7 @@ func (r *run) saveRemote(a snapshot.After) {
 		return
 	}
 	defer r.phase("upload")()
-	ctx := context.Background()
+	ctx := r.ctx
 	key := r.remote.Archive(r.opt.Name, a.Args.CacheVersion, a.Pending.Hash)
 	if !r.remote.Save(ctx, key, a.Outputs.Root, a.Outputs.Paths) || !a.Args.FuzzyCache {
 		return
@@ -94,17 +95,25 @@ func (r *run) postUnpackAll(cmds []string) int {
 }
 
 // postUnpack runs one post-unpack command with `sh -c`; its stdout and
-// stderr both become the job's stderr lines.
+// stderr both become the job's stderr lines. A stop signal passes SIGTERM
+// on to its process group, which gets SIGKILL after the kill grace. (The
+// job's status is then the signal's, whatever this returns.)
 func (r *run) postUnpack(command string) int {
 	w := r.out.Writer(output.Stderr)
 	defer w.Close()
-	cmd := exec.Command("sh", "-c", command)
+	cmd := exec.CommandContext(r.ctx, "sh", "-c", command)
 	cmd.Dir = r.snap.Dir
 	cmd.Stdout = w
 	cmd.Stderr = w
 	cmd.Env = os.Environ()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	// After the grace, os/exec kills sh; what is left of its group, below.
+	cmd.WaitDelay = r.settings.KillGrace
 	err := cmd.Run()
+	if r.ctx.Err() != nil && cmd.Process != nil {
+		killGroup(cmd.Process.Pid)
+	}
 	if err == nil {
 		return 0
 	}
@@ -119,9 +128,14 @@ func (r *run) postUnpack(command string) int {
 type handler struct{ r *run }
 
 func (h handler) Snapshot(args []string) string {
-	v, err := h.r.snap.Decide(context.Background(), args)
+	ctx := h.r.ctx
+	v, err := h.r.snap.Decide(ctx, args)
 	if err == nil {
 		err = h.r.postDecision(v)
+	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// A stop signal: the task is being stopped, and must not go on.
+		return control.ReplyError
 	}
 	if err != nil {
 		h.r.out.Printf(output.Error, "%v", err)

@@ -58,6 +58,11 @@ func (r *run) execute() int {
 	drains := r.startDrains(outR, errR)
 	status = r.wait(cmd)
 	r.finishDrains(drains)
+	if r.signalled != nil {
+		// A signal while the output drained: what holds the pipes is
+		// ended too. (After one during wait, the group is gone already.)
+		r.endLeftovers(cmd.Process.Pid, time.Now().Add(r.settings.KillGrace))
+	}
 	return status
 }
 
@@ -138,8 +143,12 @@ func taskEnv(env []string, stateDir, buildID string, jobs []string) []string {
 	return out
 }
 
-// wait waits for the command, passing the stop signals on to its process
-// group. A second signal kills the group and stops waiting.
+// wait waits for the command, passing the first stop signal on to its
+// process group. The group gets SIGKILL after the kill grace, or at once on
+// a second signal, and taskrunner stops waiting. Processes the signal left
+// in the group once the command has exited are ended as well (endLeftovers);
+// without a signal, background processes are left alone, as the old tool
+// left them.
 func (r *run) wait(cmd *exec.Cmd) int {
 	done := make(chan *os.ProcessState, 1)
 	go func() {
@@ -147,17 +156,31 @@ func (r *run) wait(cmd *exec.Cmd) int {
 		done <- ps
 	}()
 	pgid := cmd.Process.Pid
+	var (
+		grace    <-chan time.Time
+		deadline time.Time
+	)
 	for {
 		select {
 		case ps := <-done:
+			if r.signalled != nil {
+				r.endLeftovers(pgid, deadline)
+			}
 			return exitStatus(ps)
 		case sig := <-r.sigs:
 			if r.signalled == nil {
 				r.signalled = sig
 				_ = syscall.Kill(-pgid, sig.(syscall.Signal))
+				deadline = time.Now().Add(r.settings.KillGrace)
+				t := time.NewTimer(r.settings.KillGrace)
+				defer t.Stop()
+				grace = t.C
 				continue
 			}
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			killGroup(pgid)
+			return exitForSignal(r.signalled)
+		case <-grace:
+			killGroup(pgid)
 			return exitForSignal(r.signalled)
 		}
 	}

@@ -6,11 +6,10 @@ package job
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/taskrunner/taskrunner/internal/cache"
@@ -31,13 +30,9 @@ type Options struct {
 	// Argv is the command and its arguments.
 	Argv     []string
 	Settings *config.Settings
+	// Signals delivers the StopSignals the process receives; nil for none.
+	Signals <-chan os.Signal
 }
-
-// stopSignals are the signals that stop a job: each is passed on to the
-// task's process group, and taskrunner exits 128+N once the task has ended
-// and its result is recorded. Catching SIGQUIT also keeps the Go runtime
-// from printing its goroutine dump and exiting 2.
-var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
 
 // Run runs the job and returns the exit status taskrunner exits with. An
 // error is a failure of taskrunner itself, before the job could start.
@@ -74,11 +69,14 @@ func Run(opt Options) (int, error) {
 		return 0, err
 	}
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, stopSignals...)
-	defer signal.Stop(sigs)
+	// One root context for every phase of the job, cancelled by the first
+	// stop signal.
+	watched := make(chan struct{})
+	defer close(watched)
+	stop := newStopper(opt.Signals, watched)
+	defer stop.cancel()
 
-	r := &run{opt: opt, settings: s, state: st, buildID: buildID, streams: streams, sigs: sigs, started: started}
+	r := &run{opt: opt, settings: s, state: st, buildID: buildID, streams: streams, stop: stop, ctx: stop.ctx, sigs: stop.sigs, started: started}
 	if s.Toplevel() {
 		r.startWatchdog()
 	}
@@ -122,7 +120,12 @@ type run struct {
 	state    state.Dir
 	buildID  string
 	streams  *streams
-	sigs     chan os.Signal
+	// stop holds the first stop signal; ctx is its root context, which
+	// every phase of the job runs under.
+	stop *stopper
+	ctx  context.Context
+	// sigs delivers the stop signals to the code that waits for the task.
+	sigs chan os.Signal
 
 	out    *output.Job
 	stdout *output.Sink // the toplevel's stdout
@@ -135,7 +138,8 @@ type run struct {
 	started time.Time
 	// trace records the job in the build trace; nil records nothing.
 	trace *trace.Recorder
-	// signalled is the first signal taskrunner received, or nil.
+	// signalled is the first signal taskrunner received, or nil, as the
+	// code that waits for the task saw it; see stopped.
 	signalled os.Signal
 	// lockFile is the job's lock, which the task inherits.
 	lockFile *os.File
@@ -149,32 +153,16 @@ func (r *run) run() (int, error) {
 	name := r.opt.Name
 
 	// 1. The job's lock, as long as it takes, or until a signal.
-	ctx, cancel := context.WithCancel(context.Background())
-	caught := make(chan os.Signal, 1)
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		select {
-		case sig := <-r.sigs:
-			caught <- sig
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	endLock := r.phase("lock wait")
-	unlock, err := r.lock(ctx)
+	unlock, err := r.lock(r.ctx)
 	endLock()
-	cancel()
-	<-watched
-	select {
-	case sig := <-caught:
+	if sig := r.stopped(); sig != nil {
 		// A signal while waiting: nothing ran, nothing to record.
 		if err == nil {
 			unlock()
 		}
 		r.closeWaitOutput(false)
 		return exitForSignal(sig), nil
-	default:
 	}
 	if err != nil {
 		r.closeWaitOutput(false)
@@ -203,7 +191,7 @@ func (r *run) run() (int, error) {
 	// Bad cache or GitHub settings fail the job before its command runs.
 	r.remote, err = r.openRemote()
 	if err == nil {
-		r.status, err = r.newStatuses(context.Background(), wd)
+		r.status, err = r.newStatuses(r.ctx, wd)
 	}
 	r.snap = &snapshot.Job{
 		Name:             name,
@@ -224,22 +212,40 @@ func (r *run) run() (int, error) {
 		r.snap.Remote = r.remote
 	}
 
-	// 3–4. Run the command, then the work after it.
+	// 3–4. Run the command, then the work after it. A stop signal at any
+	// point makes the job fail with 128+N, and its commit status failure.
 	status := 0
-	if err != nil {
-		r.out.Printf(output.Error, "%v", err)
-		status = 1
-	} else {
-		endRun := r.phase("run")
-		status = r.execute()
-		endRun()
-		if r.signalled == nil {
-			status = r.after(status)
-		} else {
-			status = exitForSignal(r.signalled)
+	switch {
+	case err != nil:
+		// A signal that cut the first token short is not worth a line.
+		if r.stopped() == nil || !errors.Is(err, context.Canceled) {
+			r.out.Printf(output.Error, "%v", err)
 		}
-		status = r.postFinalStatus(status, r.uploadLog())
+		status = 1
+		if sig := r.stopped(); sig != nil {
+			status = exitForSignal(sig)
+		}
+	default:
+		if r.stopped() == nil {
+			endRun := r.phase("run")
+			status = r.execute()
+			endRun()
+		}
+		if r.stopped() == nil {
+			status = r.after(status)
+		}
+		var logURL *string
+		if r.stopped() == nil {
+			logURL = r.uploadLog()
+		}
+		if sig := r.stopped(); sig != nil {
+			status = exitForSignal(sig)
+		}
+		status = r.postFinalStatus(status, logURL)
 		status = r.saveSuccess(status)
+		if sig := r.stopped(); sig != nil {
+			status = exitForSignal(sig)
+		}
 	}
 	// Output the user cannot read fails the run, as it fails `seq 3
 	// >/dev/full`; the task's own failure keeps its status.
@@ -308,7 +314,7 @@ func (r *run) uploadLog() *string {
 		return nil
 	}
 	defer r.phase("log upload")()
-	url := r.remote.UploadLog(context.Background(), r.buildID, r.opt.Name, r.state.LogPath(r.buildID, r.opt.Name))
+	url := r.remote.UploadLog(r.ctx, r.buildID, r.opt.Name, r.state.LogPath(r.buildID, r.opt.Name))
 	if url == "" {
 		return nil
 	}

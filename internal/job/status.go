@@ -94,7 +94,10 @@ func (s *statuses) postFinal(ctx context.Context, status int, asked, skipped boo
 
 // postFinalStatus posts the job's final commit status, where one is due,
 // and returns the job's exit status: a status that cannot be posted fails
-// the job.
+// the job. A job stopped by a signal posts failure, with a context of its
+// own, since the signal cancelled the root context: a cancelled build must
+// not leave its statuses pending. A signal while a success is being posted
+// turns it into that failure.
 func (r *run) postFinalStatus(status int, targetURL *string) int {
 	if r.status == nil {
 		return status
@@ -102,7 +105,22 @@ func (r *run) postFinalStatus(status int, targetURL *string) int {
 	defer r.phase("final status")()
 	a := r.snap.After()
 	asked := a.Args != nil && a.Args.CommitStatus
-	if err := r.status.postFinal(context.Background(), status, asked, a.Skipped, targetURL); err != nil {
+	post := func(ctx context.Context) error {
+		return r.status.postFinal(ctx, status, asked, a.Skipped, targetURL)
+	}
+	var err error
+	posted := false
+	if r.stopped() == nil {
+		err = post(r.ctx)
+		posted = err == nil && status != 0
+	}
+	if sig := r.stopped(); sig != nil && !posted {
+		status = exitForSignal(sig)
+		ctx, cancel := r.stop.afterSignal()
+		err = post(ctx)
+		cancel()
+	}
+	if err != nil {
 		r.out.Printf(output.Error, "%v", err)
 		if status == 0 {
 			status = 1
@@ -125,5 +143,5 @@ func (r *run) postDecision(v snapshot.Verdict) error {
 		state = "pending"
 	}
 	defer r.phase("status " + state)()
-	return r.status.post(context.Background(), state, v.Description, nil)
+	return r.status.post(r.ctx, state, v.Description, nil)
 }

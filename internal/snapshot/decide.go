@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -115,7 +116,9 @@ func HashInput(ctx context.Context, dir string, a *Args) (input, listing string,
 	return listing + strings.Join(a.Raw, "\n"), listing, nil
 }
 
-// Decide handles one snapshot call.
+// Decide handles one snapshot call. Once ctx is cancelled (a stop signal)
+// the decision ends with an error wrapping ctx's, and the task must not go
+// on.
 func (j *Job) Decide(ctx context.Context, rawArgs []string) (Verdict, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -170,6 +173,11 @@ func (j *Job) Decide(ctx context.Context, rawArgs []string) (Verdict, error) {
 	}
 	remote := j.Remote != nil && a.RemoteCache() && !j.Force
 
+	// A stop signal ends the decision here: the task is being stopped.
+	if err := ctx.Err(); err != nil {
+		return Verdict{}, fmt.Errorf("snapshot: %w", err)
+	}
+
 	// 5. Prime cache mode: record the inputs without running.
 	if j.PrimeCacheMode {
 		j.Report.Debug("snapshot: prime cache mode, skipping task")
@@ -181,6 +189,10 @@ func (j *Job) Decide(ctx context.Context, rawArgs []string) (Verdict, error) {
 	if remote && j.restoreExact(ctx, a, hash) {
 		j.restored, j.skipped = true, true
 		return Verdict{Description: &DescCacheHit}, nil
+	}
+
+	if err := ctx.Err(); err != nil {
+		return Verdict{}, fmt.Errorf("snapshot: %w", err)
 	}
 
 	// 7. Run.
@@ -196,6 +208,9 @@ func (j *Job) Decide(ctx context.Context, rawArgs []string) (Verdict, error) {
 	if remote && a.FuzzyCache && j.restoreFuzzy(ctx, a, saved) {
 		j.fuzzy = true
 		j.reason += "; " + ReasonFuzzy
+	}
+	if err := ctx.Err(); err != nil {
+		return Verdict{}, fmt.Errorf("snapshot: %w", err)
 	}
 	j.Report.Debug("snapshot: running because: " + j.reason)
 	return Verdict{Run: true}, nil

@@ -206,3 +206,39 @@ func TestDecide(t *testing.T) {
 		}
 	})
 }
+
+// cancellingRemote stands for a stop signal that comes during a restore:
+// it cancels the decision's context and misses.
+type cancellingRemote struct {
+	cancel   context.CancelFunc
+	restores int
+}
+
+func (c *cancellingRemote) Archive(job, version, hash string) string { return job + "-" + hash }
+func (c *cancellingRemote) Restore(context.Context, string, string, []string, func()) bool {
+	c.restores++
+	c.cancel()
+	return false
+}
+func (c *cancellingRemote) LatestHash(context.Context, string, string) (string, bool) {
+	return "", false
+}
+
+func TestDecideCancelled(t *testing.T) {
+	dir := newRepo(t, map[string]string{"input.txt": "foo\n"})
+	j, rec := newJob(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	remote := &cancellingRemote{cancel: cancel}
+	j.Remote = remote
+	v, err := j.Decide(ctx, []string{"input.txt", "--fuzzy-cache", "--outputs", "out"})
+	if !errors.Is(err, context.Canceled) || v.Run {
+		t.Fatalf("Decide = %+v, %v; want no run and an error wrapping context.Canceled", v, err)
+	}
+	if remote.restores != 1 {
+		t.Errorf("%d restores; want the exact one, and no fuzzy one after the signal", remote.restores)
+	}
+	if len(rec.info) != 0 {
+		t.Errorf("a cancelled decision printed %q", rec.info)
+	}
+}

@@ -32,6 +32,17 @@ type Fault struct {
 	// silently retry an idempotent request once on such a failure, which
 	// uses up another of Times.
 	HangUp bool
+	// Delay holds the answer back this long, or until the client gives up.
+	// With Status 0 and no HangUp, the answer is then the API's own: the
+	// fault only slows the request down.
+	Delay time.Duration
+}
+
+// DelayNext makes the next n requests matching match wait d (or until
+// their client gives up) before they are answered as usual. FaultsLeft
+// tells when they have arrived.
+func (s *Server) DelayNext(match string, n int, d time.Duration) {
+	s.Inject(Fault{Match: match, Times: n, Delay: d})
 }
 
 // Inject arms a fault. Faults apply in the order they were injected: a

@@ -134,3 +134,31 @@ func TestDelay(t *testing.T) {
 		t.Errorf("after Delay(0): %v %d", err, a.status)
 	}
 }
+
+func TestDelayNext(t *testing.T) {
+	s := newServer(t)
+	s.DelayNext("GET /x", 1, time.Second)
+	impatient := &http.Client{Timeout: 50 * time.Millisecond}
+	if _, err := tryDo(impatient, "GET", s.URL+"/y", "", ""); err != nil {
+		t.Errorf("a request that does not match was delayed: %v", err)
+	}
+	if s.FaultsLeft() != 1 {
+		t.Fatalf("FaultsLeft = %d before the delayed request, want 1", s.FaultsLeft())
+	}
+	if _, err := tryDo(impatient, "GET", s.URL+"/x", "", ""); err == nil {
+		t.Error("a client that waits 50 ms got an answer delayed by 1 s")
+	}
+	if s.FaultsLeft() != 0 {
+		t.Errorf("FaultsLeft = %d once the delayed request arrived, want 0", s.FaultsLeft())
+	}
+	// The next one is answered at once, by the API.
+	a, err := tryDo(impatient, "GET", s.URL+"/x", "", "")
+	if err != nil || a.status != 404 {
+		t.Errorf("after the delayed request: %v %d", err, a.status)
+	}
+	for _, c := range s.Calls() {
+		if c.Fault {
+			t.Errorf("a delayed request is recorded as a fault: %v", c)
+		}
+	}
+}

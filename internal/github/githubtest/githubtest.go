@@ -20,6 +20,7 @@
 package githubtest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -27,6 +28,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -268,6 +270,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	setCommonHeaders(rec)
 	if f := s.takeFault(r); f != nil {
+		if f.Delay > 0 {
+			// The server notices a client that leaves only once it has
+			// read the request's body.
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			t := time.NewTimer(f.Delay)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+		if f.Status == 0 && !f.HangUp {
+			s.route(rec, r, c)
+			return
+		}
 		c.Fault = true
 		s.answerFault(rec, w, f)
 		return
