@@ -15,6 +15,7 @@ import (
 
 	"github.com/taskrunner/taskrunner/internal/config"
 	"github.com/taskrunner/taskrunner/internal/control"
+	"github.com/taskrunner/taskrunner/internal/fds"
 	"github.com/taskrunner/taskrunner/internal/output"
 	"github.com/taskrunner/taskrunner/internal/pipe"
 )
@@ -88,9 +89,14 @@ func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, int, e
 		Stdin:  devnull,
 		Stdout: outW,
 		Stderr: errW,
-		// Descriptors 3 to 6 in the task, and 7, which no variable names:
-		// the job's lock, held by the task's processes too (see guard.go).
-		ExtraFiles:  []*os.File{r.streams.stdout, r.streams.stderr, ch.ChildRequests, ch.ChildResponses, r.lockFile},
+		// The job's lock is held by the task's processes too (see guard.go).
+		ExtraFiles: fds.Files{
+			ToplevelStdout: r.streams.stdout,
+			ToplevelStderr: r.streams.stderr,
+			Requests:       ch.ChildRequests,
+			Responses:      ch.ChildResponses,
+			Lock:           r.lockFile,
+		}.ExtraFiles(),
 		Env:         taskEnv(os.Environ(), r.settings.StateDir, r.buildID, r.jobs()),
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
@@ -116,31 +122,25 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// taskEnv is the environment of a task: taskrunner's own variables replace
-// any the environment already had.
+// taskEnv is the environment of a task: taskrunner's own variables, those
+// of package fds among them, replace any the environment already had.
 func taskEnv(env []string, stateDir, buildID string, jobs []string) []string {
-	ours := map[string]string{
-		config.EnvStateDir:       stateDir,
-		config.EnvJobs:           strings.Join(jobs, "\n"),
-		config.EnvBuildID:        buildID,
-		config.EnvToplevelStdout: "3",
-		config.EnvToplevelStderr: "4",
-		config.EnvRequestPipe:    "5",
-		config.EnvResponsePipe:   "6",
-		control.FunctionEnvName:  control.FunctionBody,
+	ours := []string{config.EnvStateDir + "=" + stateDir, config.EnvBuildID + "=" + buildID}
+	ours = append(ours, fds.Env()...)
+	ours = append(ours, config.EnvJobs+"="+strings.Join(jobs, "\n"), control.FunctionEnvName+"="+control.FunctionBody)
+	names := make(map[string]bool, len(ours))
+	for _, kv := range ours {
+		k, _, _ := strings.Cut(kv, "=")
+		names[k] = true
 	}
 	out := make([]string, 0, len(env)+len(ours))
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := ours[k]; !ok {
+		if !names[k] {
 			out = append(out, kv)
 		}
 	}
-	for _, k := range []string{config.EnvStateDir, config.EnvBuildID, config.EnvToplevelStdout, config.EnvToplevelStderr,
-		config.EnvRequestPipe, config.EnvResponsePipe, config.EnvJobs, control.FunctionEnvName} {
-		out = append(out, k+"="+ours[k])
-	}
-	return out
+	return append(out, ours...)
 }
 
 // wait waits for the command, passing the first stop signal on to its

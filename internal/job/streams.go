@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/taskrunner/taskrunner/internal/config"
+	"github.com/taskrunner/taskrunner/internal/fds"
 )
 
 // streams are the descriptors a job shares with the rest of its build: the
@@ -34,18 +35,18 @@ func openStreams(s *config.Settings) (*streams, error) {
 		return &streams{stdout: out, stderr: errf}, nil
 	}
 	in := s.Inherited
-	out, err := inherited(in.ToplevelStdout, config.EnvToplevelStdout)
+	out, err := inherited(in.ToplevelStdout, fds.EnvToplevelStdout)
 	if err != nil {
 		return nil, err
 	}
-	errf, err := inherited(in.ToplevelStderr, config.EnvToplevelStderr)
+	errf, err := inherited(in.ToplevelStderr, fds.EnvToplevelStderr)
 	if err != nil {
 		return nil, err
 	}
 	st := &streams{stdout: out, stderr: errf}
 	if in.RequestPipe >= 0 {
 		// A parent that is gone only costs its debug lines.
-		st.parent, _ = inherited(in.RequestPipe, config.EnvRequestPipe)
+		st.parent, _ = inherited(in.RequestPipe, fds.EnvRequestPipe)
 	}
 	if in.ResponsePipe >= 0 {
 		syscall.CloseOnExec(in.ResponsePipe)
