@@ -20,12 +20,12 @@ import (
 	"github.com/taskrunner/taskrunner/internal/pipe"
 )
 
-// execute runs the command and returns its exit status.
-func (r *run) execute() int {
+// execute runs the command and returns its exit status, or the failure
+// that kept it from running.
+func (r *run) execute() (int, error) {
 	ch, err := control.New()
 	if err != nil {
-		r.out.Printf(output.Error, "%v", err)
-		return 1
+		return 0, err
 	}
 	go ch.Serve(handler{r})
 	defer ch.Stop()
@@ -33,53 +33,51 @@ func (r *run) execute() int {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		ch.CloseChildEnds()
-		r.out.Printf(output.Error, "cannot make a pipe: %v", err)
-		return 1
+		return 0, fmt.Errorf("cannot make a pipe: %w", err)
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		ch.CloseChildEnds()
 		outR.Close()
 		outW.Close()
-		r.out.Printf(output.Error, "cannot make a pipe: %v", err)
-		return 1
+		return 0, fmt.Errorf("cannot make a pipe: %w", err)
 	}
 
-	cmd, status, err := r.start(outW, errW, ch)
+	cmd, err := r.start(outW, errW, ch)
 	outW.Close()
 	errW.Close()
 	ch.CloseChildEnds()
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		r.out.Printf(output.Error, "%v", err)
-		return status
+		return 0, err
 	}
 
 	drains := r.startDrains(outR, errR)
-	status = r.wait(cmd)
+	status := r.wait(cmd)
 	r.finishDrains(drains)
 	if r.signalled != nil {
 		// A signal while the output drained: what holds the pipes is
 		// ended too. (After one during wait, the group is gone already.)
 		r.endLeftovers(cmd.Process.Pid, time.Now().Add(r.settings.KillGrace))
 	}
-	return status
+	return status, nil
 }
 
-// start starts the command with its output going to outW and errW.
-func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, int, error) {
+// start starts the command with its output going to outW and errW. A
+// command that cannot be found or run is an ExitError of 127 or 126.
+func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, error) {
 	argv := r.opt.Argv
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-			return nil, 127, fmt.Errorf("command not found: %s", argv[0])
+			return nil, notFound(argv[0])
 		}
-		return nil, 126, fmt.Errorf("cannot run %s: %v", argv[0], unwrapPath(err))
+		return nil, cannotRun(argv[0], err)
 	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
-		return nil, 1, err
+		return nil, err
 	}
 	defer devnull.Close()
 
@@ -102,12 +100,20 @@ func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, int, e
 	}
 	if err := cmd.Start(); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, 127, fmt.Errorf("command not found: %s", argv[0])
+			return nil, notFound(argv[0])
 		}
-		return nil, 126, fmt.Errorf("cannot run %s: %v", argv[0], unwrapPath(err))
+		return nil, cannotRun(argv[0], err)
 	}
 	r.guardTask(cmd.Process.Pid)
-	return cmd, 0, nil
+	return cmd, nil
+}
+
+func notFound(name string) error {
+	return &ExitError{Status: 127, Err: fmt.Errorf("command not found: %s", name)}
+}
+
+func cannotRun(name string, err error) error {
+	return &ExitError{Status: 126, Err: fmt.Errorf("cannot run %s: %w", name, unwrapPath(err))}
 }
 
 func unwrapPath(err error) error {

@@ -6,7 +6,6 @@ package job
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -184,17 +183,48 @@ func (r *run) run() (int, error) {
 	if err := r.openOutput(); err != nil {
 		return 0, err
 	}
+
+	// 3–4. Set up, run the command, then the work after it. A stop signal
+	// at any point makes the job fail with 128+N, and its commit status
+	// failure.
+	status := 0
+	if err := r.setUp(); err != nil {
+		status = r.fail(status, err)
+	} else {
+		status = r.work()
+	}
+	if sig := r.stopped(); sig != nil {
+		status = exitForSignal(sig)
+	}
+	// Output the user cannot read fails the run, as it fails `seq 3
+	// >/dev/full`; the task's own failure keeps its status.
+	if r.out.Err() != nil && status == 0 {
+		status = 1
+	}
+	if err := r.state.SaveResult(r.buildID, name, status); err != nil {
+		status = r.fail(status, fmt.Errorf("cannot record the result: %w", err))
+	}
+	r.recordJob(status, outcome(r.snap.After(), status))
+	if err := r.out.Close(status != 0); err != nil && status == 0 {
+		status = 1
+	}
+	return status, nil
+}
+
+// setUp prepares what the command and the work after it need: the remote
+// cache, the commit statuses and the snapshot decision. Bad cache or GitHub
+// settings fail the job before its command runs.
+func (r *run) setUp() error {
 	wd, err := os.Getwd()
 	if err != nil {
 		wd = r.settings.RootDir
 	}
-	// Bad cache or GitHub settings fail the job before its command runs.
 	r.remote, err = r.openRemote()
 	if err == nil {
 		r.status, err = r.newStatuses(r.ctx, wd)
 	}
 	r.snap = &snapshot.Job{
-		Name:             name,
+		Name:             r.opt.Name,
 		Dir:              wd,
 		Force:            r.opt.Force,
 		Toplevel:         r.settings.Toplevel(),
@@ -211,58 +241,31 @@ func (r *run) run() (int, error) {
 	if r.remote != nil {
 		r.snap.Remote = r.remote
 	}
+	// A signal that cut the first token short is not worth a line.
+	return r.stopCause(err)
+}
 
-	// 3–4. Run the command, then the work after it. A stop signal at any
-	// point makes the job fail with 128+N, and its commit status failure.
+// work runs the command and the work after it, each phase only while no
+// stop signal came, and returns the job's exit status.
+func (r *run) work() int {
 	status := 0
-	switch {
-	case err != nil:
-		// A signal that cut the first token short is not worth a line.
-		if r.stopped() == nil || !errors.Is(err, context.Canceled) {
-			r.out.Printf(output.Error, "%v", err)
-		}
-		status = 1
-		if sig := r.stopped(); sig != nil {
-			status = exitForSignal(sig)
-		}
-	default:
-		if r.stopped() == nil {
-			endRun := r.phase("run")
-			status = r.execute()
-			endRun()
-		}
-		if r.stopped() == nil {
-			status = r.after(status)
-		}
-		var logURL *string
-		if r.stopped() == nil {
-			logURL = r.uploadLog()
-		}
-		if sig := r.stopped(); sig != nil {
-			status = exitForSignal(sig)
-		}
-		status = r.postFinalStatus(status, logURL)
-		status = r.saveSuccess(status)
-		if sig := r.stopped(); sig != nil {
-			status = exitForSignal(sig)
-		}
+	if r.stopped() == nil {
+		endRun := r.phase("run")
+		status = r.fail(r.execute())
+		endRun()
 	}
-	// Output the user cannot read fails the run, as it fails `seq 3
-	// >/dev/full`; the task's own failure keeps its status.
-	if r.out.Err() != nil && status == 0 {
-		status = 1
+	if r.stopped() == nil {
+		status = r.fail(r.after(status))
 	}
-	if err := r.state.SaveResult(r.buildID, name, status); err != nil {
-		r.out.Printf(output.Error, "cannot record the result: %v", err)
-		if status == 0 {
-			status = 1
-		}
+	var logURL *string
+	if r.stopped() == nil {
+		logURL = r.uploadLog()
 	}
-	r.recordJob(status, outcome(r.snap.After(), status))
-	if err := r.out.Close(status != 0); err != nil && status == 0 {
-		status = 1
+	if sig := r.stopped(); sig != nil {
+		status = exitForSignal(sig)
 	}
-	return status, nil
+	status = r.fail(r.postFinalStatus(status, logURL))
+	return r.fail(r.saveSuccess(status))
 }
 
 // openOutput opens the job's output and its log, once: as soon as the job
