@@ -3,7 +3,6 @@ package job
 import (
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"syscall"
 
@@ -107,7 +106,7 @@ func (r *run) postUnpack(command string) (int, error) {
 	cmd.Dir = r.snap.Dir
 	cmd.Stdout = w
 	cmd.Stderr = w
-	cmd.Env = os.Environ()
+	cmd.Env = r.opt.Env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	// After the grace, os/exec kills sh; what is left of its group, below.

@@ -84,6 +84,7 @@ func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, error)
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   argv,
+		Dir:    r.opt.Dir,
 		Stdin:  devnull,
 		Stdout: outW,
 		Stderr: errW,
@@ -95,7 +96,7 @@ func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, error)
 			Responses:      ch.ChildResponses,
 			Lock:           r.lockFile,
 		}.ExtraFiles(),
-		Env:         taskEnv(os.Environ(), r.settings.StateDir, r.buildID, r.jobs()),
+		Env:         taskEnv(r.opt.Env, r.settings.StateDir, r.buildID, r.jobs()),
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
 	if err := cmd.Start(); err != nil {

@@ -29,6 +29,21 @@ type Options struct {
 	// Argv is the command and its arguments.
 	Argv     []string
 	Settings *config.Settings
+	// Env is the environment of the task and its post-unpack commands,
+	// before taskrunner's own variables: the process's, for the command.
+	Env []string
+	// Dir is the directory the task runs in, and the one whose inputs it
+	// hashes and whose HEAD its commit statuses name. Empty: the task runs
+	// in the process's current directory, and the hashing uses
+	// Settings.RootDir.
+	Dir string
+	// Stdout and Stderr are the toplevel's stdout and stderr, which a
+	// toplevel job writes its lines to and passes down to its task (as
+	// package fds says); a subtask finds them in Settings.Inherited. They
+	// must not be descriptors 1 and 2 themselves: Go's runtime dies of a
+	// SIGPIPE on those when the reader is gone, where a copy returns an
+	// error the job can ignore.
+	Stdout, Stderr *os.File
 	// Signals delivers the StopSignals the process receives; nil for none.
 	Signals <-chan os.Signal
 }
@@ -63,7 +78,7 @@ func Run(opt Options) (int, error) {
 		}
 	}
 	defer release()
-	streams, err := openStreams(s)
+	streams, err := openStreams(opt)
 	if err != nil {
 		return 0, err
 	}
@@ -215,10 +230,11 @@ func (r *run) run() (int, error) {
 // cache, the commit statuses and the snapshot decision. Bad cache or GitHub
 // settings fail the job before its command runs.
 func (r *run) setUp() error {
-	wd, err := os.Getwd()
-	if err != nil {
+	wd := r.opt.Dir
+	if wd == "" {
 		wd = r.settings.RootDir
 	}
+	var err error
 	r.remote, err = r.openRemote()
 	if err == nil {
 		r.status, err = r.newStatuses(r.ctx, wd)
