@@ -2,6 +2,13 @@
 // with its output piped through taskrunner and its control channel open,
 // waits for it, and does the work that follows (saving the input hash,
 // post-unpack commands, the result of the build).
+//
+// A job takes everything it would otherwise take from the process as
+// Options: its environment, directory, the toplevel's stdout and stderr,
+// and the stop signals, so that a test can run one in-process. Its phases
+// return their failures to one place, fail (errors.go), which prints them
+// as the job's error lines and maps them to its exit status; what fails
+// before the job has its output is Run's error, for the command line.
 package job
 
 import (
