@@ -187,10 +187,27 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	return runJob(inv, settings, stderr)
+}
+
+// runJob runs the task with what it takes from the process: its
+// environment, current directory, stdout and stderr, and stop signals.
+func runJob(inv *invocation, settings *config.Settings, stderr io.Writer) int {
+	opt := job.Options{Name: inv.name, Force: inv.force, Argv: inv.argv, Settings: settings, Env: os.Environ()}
+	// An unreadable current directory leaves the task in it, and its
+	// hashing in the root directory.
+	opt.Dir, _ = os.Getwd()
+	if settings.Toplevel() {
+		var err error
+		if opt.Stdout, opt.Stderr, err = toplevelStreams(); err != nil {
+			return failure(stderr, err)
+		}
+	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, job.StopSignals...)
 	defer signal.Stop(sigs)
-	status, err := job.Run(job.Options{Name: inv.name, Force: inv.force, Argv: inv.argv, Settings: settings, Signals: sigs})
+	opt.Signals = sigs
+	status, err := job.Run(opt)
 	if err != nil {
 		return failure(stderr, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/taskrunner/taskrunner/internal/config"
+	"github.com/taskrunner/taskrunner/internal/fds"
 	"github.com/taskrunner/taskrunner/internal/github"
 	"github.com/taskrunner/taskrunner/internal/output"
 	"github.com/taskrunner/taskrunner/internal/state"
@@ -76,7 +77,7 @@ func maskOutput(s *config.Settings, stderr io.Writer) io.Writer {
 	if fd < 0 || syscall.Fstat(fd, &st) != nil {
 		return nil
 	}
-	f := os.NewFile(uintptr(fd), config.EnvToplevelStdout)
+	f := os.NewFile(uintptr(fd), fds.EnvToplevelStdout)
 	lock := output.NewWriteLock(state.Dir{Root: s.StateDir}.Build(s.Inherited.BuildID))
 	return output.NewSink(f, lock).Writer()
 }

@@ -10,15 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/taskrunner/taskrunner/internal/fds"
 )
 
-// Names of the variables a taskrunner passes to the processes below it.
+// Names of the variables a taskrunner passes to the processes below it,
+// besides those that name its descriptors (package fds).
 const (
-	EnvBuildID        = "_taskrunner_build_id"
-	EnvToplevelStdout = "_taskrunner_toplevel_stdout"
-	EnvToplevelStderr = "_taskrunner_toplevel_stderr"
-	EnvRequestPipe    = "_taskrunner_request_pipe"
-	EnvResponsePipe   = "_taskrunner_response_pipe"
+	EnvBuildID = "_taskrunner_build_id"
 	// EnvStateDir is the state directory, which a taskrunner passes down to
 	// its task as an absolute path.
 	EnvStateDir = "TASKRUNNER_STATE_DIRECTORY"
@@ -111,7 +110,8 @@ type Cache struct {
 	TrustedKeys string
 }
 
-// Inherited holds the variables a subtask finds in its environment.
+// Inherited holds the variables a subtask finds in its environment; package
+// fds states what the descriptors are.
 type Inherited struct {
 	BuildID        string
 	ToplevelStdout int
@@ -259,17 +259,17 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		if strings.ContainsAny(id, "/\x00") || id == "." || id == ".." {
 			return nil, &SettingError{EnvBuildID, id, "a build id"}
 		}
-		fds := []struct {
+		named := []struct {
 			name     string
 			dst      *int
 			optional bool
 		}{
-			{EnvToplevelStdout, &in.ToplevelStdout, false},
-			{EnvToplevelStderr, &in.ToplevelStderr, false},
-			{EnvRequestPipe, &in.RequestPipe, true},
-			{EnvResponsePipe, &in.ResponsePipe, true},
+			{fds.EnvToplevelStdout, &in.ToplevelStdout, false},
+			{fds.EnvToplevelStderr, &in.ToplevelStderr, false},
+			{fds.EnvRequestPipe, &in.RequestPipe, true},
+			{fds.EnvResponsePipe, &in.ResponsePipe, true},
 		}
-		for _, fd := range fds {
+		for _, fd := range named {
 			v, ok := lookup(fd.name)
 			if !ok && fd.optional {
 				*fd.dst = -1

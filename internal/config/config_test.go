@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/taskrunner/taskrunner/internal/fds"
 )
 
 // env is a fake environment for Load.
@@ -99,22 +101,22 @@ func TestLoad(t *testing.T) {
 			}
 		}},
 		{"subtask", env{
-			EnvBuildID: "2026-11-29T16:40:00.123456Z", EnvToplevelStdout: "3", EnvToplevelStderr: "4",
-			EnvRequestPipe: "5", EnvResponsePipe: "6",
+			EnvBuildID: "2026-11-29T16:40:00.123456Z", fds.EnvToplevelStdout: "3", fds.EnvToplevelStderr: "4",
+			fds.EnvRequestPipe: "5", fds.EnvResponsePipe: "6",
 		}, func(t *testing.T, s *Settings) {
 			want := &Inherited{BuildID: "2026-11-29T16:40:00.123456Z", ToplevelStdout: 3, ToplevelStderr: 4, RequestPipe: 5, ResponsePipe: 6}
 			if s.Toplevel() || !reflect.DeepEqual(s.Inherited, want) {
 				t.Errorf("Inherited %+v, want %+v", s.Inherited, want)
 			}
 		}},
-		{"subtask without a control channel", env{EnvBuildID: "b", EnvToplevelStdout: "1", EnvToplevelStderr: "2"},
+		{"subtask without a control channel", env{EnvBuildID: "b", fds.EnvToplevelStdout: "1", fds.EnvToplevelStderr: "2"},
 			func(t *testing.T, s *Settings) {
 				want := &Inherited{BuildID: "b", ToplevelStdout: 1, ToplevelStderr: 2, RequestPipe: -1, ResponsePipe: -1}
 				if !reflect.DeepEqual(s.Inherited, want) {
 					t.Errorf("Inherited %+v, want %+v", s.Inherited, want)
 				}
 			}},
-		{"an empty build id is a toplevel", env{EnvBuildID: "", EnvToplevelStdout: "abc"}, func(t *testing.T, s *Settings) {
+		{"an empty build id is a toplevel", env{EnvBuildID: "", fds.EnvToplevelStdout: "abc"}, func(t *testing.T, s *Settings) {
 			if !s.Toplevel() {
 				t.Errorf("not a toplevel: %+v", s.Inherited)
 			}
@@ -133,7 +135,7 @@ func TestLoad(t *testing.T) {
 
 func TestLoadErrors(t *testing.T) {
 	sub := func(e env) env {
-		out := env{EnvBuildID: "b", EnvToplevelStdout: "3", EnvToplevelStderr: "4"}
+		out := env{EnvBuildID: "b", fds.EnvToplevelStdout: "3", fds.EnvToplevelStderr: "4"}
 		for k, v := range e {
 			out[k] = v
 		}
@@ -156,14 +158,14 @@ func TestLoadErrors(t *testing.T) {
 		{"kill grace negative", env{"TASKRUNNER_KILL_GRACE": "-1"}, "TASKRUNNER_KILL_GRACE", ""},
 		{"kill grace NaN", env{"TASKRUNNER_KILL_GRACE": "NaN"}, "TASKRUNNER_KILL_GRACE", ""},
 		{"kill grace beyond a Duration", env{"TASKRUNNER_KILL_GRACE": "1e300"}, "TASKRUNNER_KILL_GRACE", ""},
-		{"build id with a slash", env{EnvBuildID: "a/b", EnvToplevelStdout: "3", EnvToplevelStderr: "4"}, EnvBuildID, ""},
-		{"build id ..", env{EnvBuildID: "..", EnvToplevelStdout: "3", EnvToplevelStderr: "4"}, EnvBuildID, ""},
-		{"stdout not a number", sub(env{EnvToplevelStdout: "abc"}), EnvToplevelStdout,
+		{"build id with a slash", env{EnvBuildID: "a/b", fds.EnvToplevelStdout: "3", fds.EnvToplevelStderr: "4"}, EnvBuildID, ""},
+		{"build id ..", env{EnvBuildID: "..", fds.EnvToplevelStdout: "3", fds.EnvToplevelStderr: "4"}, EnvBuildID, ""},
+		{"stdout not a number", sub(env{fds.EnvToplevelStdout: "abc"}), fds.EnvToplevelStdout,
 			`_taskrunner_toplevel_stdout="abc" is not a file descriptor number`},
-		{"stdout missing", env{EnvBuildID: "b", EnvToplevelStderr: "4"}, EnvToplevelStdout, ""},
-		{"stderr negative", sub(env{EnvToplevelStderr: "-2"}), EnvToplevelStderr, ""},
-		{"request pipe empty", sub(env{EnvRequestPipe: ""}), EnvRequestPipe, ""},
-		{"response pipe not a number", sub(env{EnvResponsePipe: "6x"}), EnvResponsePipe, ""},
+		{"stdout missing", env{EnvBuildID: "b", fds.EnvToplevelStderr: "4"}, fds.EnvToplevelStdout, ""},
+		{"stderr negative", sub(env{fds.EnvToplevelStderr: "-2"}), fds.EnvToplevelStderr, ""},
+		{"request pipe empty", sub(env{fds.EnvRequestPipe: ""}), fds.EnvRequestPipe, ""},
+		{"response pipe not a number", sub(env{fds.EnvResponsePipe: "6x"}), fds.EnvResponsePipe, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,9 +1,8 @@
 package job
 
 import (
-	"context"
 	"errors"
-	"os"
+	"fmt"
 	"os/exec"
 	"syscall"
 
@@ -13,10 +12,10 @@ import (
 )
 
 // after does the work that follows the command, up to the final commit
-// status, and returns the job's exit status: the result lines and the
-// post-unpack commands. What a success leaves for the next runs waits for
-// saveSuccess.
-func (r *run) after(status int) int {
+// status, and returns the job's exit status and the failure of a
+// post-unpack command: the result lines and the post-unpack commands. What
+// a success leaves for the next runs waits for saveSuccess.
+func (r *run) after(status int) (int, error) {
 	a := r.snap.After()
 	if a.InputsChanged {
 		if status == 0 {
@@ -26,32 +25,31 @@ func (r *run) after(status int) int {
 		}
 	}
 	if status != 0 || a.Pending == nil {
-		return status
+		return status, nil
 	}
 	// The post-unpack commands come before the hash is saved, so that a
 	// failing one leaves the task to run again next time.
-	return r.postUnpackAll(a.Args.Cmds)
+	return 0, r.postUnpackAll(a.Args.Cmds)
 }
 
 // saveSuccess saves what a job that succeeded leaves for the next runs,
 // its input hash and then its outputs in the remote cache, and returns the
-// job's exit status. It comes last, once the final commit status is
+// job's exit status and the failure to save. It comes last, once the final commit status is
 // posted: a job whose status cannot be posted has failed, and must neither
 // be skipped nor restored from the cache the next time (SPEC §7).
-func (r *run) saveSuccess(status int) int {
+func (r *run) saveSuccess(status int) (int, error) {
 	if status != 0 || r.stopped() != nil {
-		return status
+		return status, nil
 	}
 	a := r.snap.After()
 	if a.Pending == nil {
-		return status
+		return status, nil
 	}
 	if err := r.state.SaveHash(r.opt.Name, *a.Pending); err != nil {
-		r.out.Printf(output.Error, "cannot save the input hash: %v", err)
-		return 1
+		return status, fmt.Errorf("cannot save the input hash: %w", err)
 	}
 	r.saveRemote(a)
-	return status
+	return status, nil
 }
 
 // saveRemote uploads the outputs of a task that really ran (or whose
@@ -79,33 +77,36 @@ func (r *run) saveRemote(a snapshot.After) {
 }
 
 // postUnpackAll runs the post-unpack commands, in order, as one phase of
-// the trace, and returns the status of the first that fails, or 0.
-func (r *run) postUnpackAll(cmds []string) int {
+// the trace. The first that fails ends them with an ExitError of its
+// status.
+func (r *run) postUnpackAll(cmds []string) error {
 	if len(cmds) == 0 {
-		return 0
+		return nil
 	}
 	defer r.phase("post-unpack")()
 	for _, c := range cmds {
-		if st := r.postUnpack(c); st != 0 {
-			r.out.Printf(output.Error, "post-unpack command failed with exit code %d: %s", st, c)
-			return st
+		if st, err := r.postUnpack(c); st != 0 {
+			// Why it could not run, if it could not, then that it failed.
+			failed := fmt.Errorf("post-unpack command failed with exit code %d: %s", st, c)
+			return &ExitError{Status: st, Err: errors.Join(err, failed)}
 		}
 	}
-	return 0
+	return nil
 }
 
-// postUnpack runs one post-unpack command with `sh -c`; its stdout and
-// stderr both become the job's stderr lines. A stop signal passes SIGTERM
+// postUnpack runs one post-unpack command with `sh -c` and returns its exit
+// status, or 127 and why it could not run; its stdout and stderr both
+// become the job's stderr lines. A stop signal passes SIGTERM
 // on to its process group, which gets SIGKILL after the kill grace. (The
 // job's status is then the signal's, whatever this returns.)
-func (r *run) postUnpack(command string) int {
+func (r *run) postUnpack(command string) (int, error) {
 	w := r.out.Writer(output.Stderr)
 	defer w.Close()
 	cmd := exec.CommandContext(r.ctx, "sh", "-c", command)
 	cmd.Dir = r.snap.Dir
 	cmd.Stdout = w
 	cmd.Stderr = w
-	cmd.Env = os.Environ()
+	cmd.Env = r.opt.Env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	// After the grace, os/exec kills sh; what is left of its group, below.
@@ -115,30 +116,26 @@ func (r *run) postUnpack(command string) int {
 		killGroup(cmd.Process.Pid)
 	}
 	if err == nil {
-		return 0
+		return 0, nil
 	}
 	if cmd.ProcessState != nil {
-		return exitStatus(cmd.ProcessState)
+		return exitStatus(cmd.ProcessState), nil
 	}
-	r.out.Printf(output.Error, "cannot run post-unpack command: %v", err)
-	return 127
+	return 127, fmt.Errorf("cannot run post-unpack command: %w", err)
 }
 
 // handler answers the task's control requests.
 type handler struct{ r *run }
 
 func (h handler) Snapshot(args []string) string {
-	ctx := h.r.ctx
-	v, err := h.r.snap.Decide(ctx, args)
+	v, err := h.r.snap.Decide(h.r.ctx, args)
 	if err == nil {
 		err = h.r.postDecision(v)
 	}
-	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		// A stop signal: the task is being stopped, and must not go on.
-		return control.ReplyError
-	}
 	if err != nil {
-		h.r.out.Printf(output.Error, "%v", err)
+		// After a stop signal, the task is being stopped, and must not
+		// go on; the error is not worth a line.
+		h.r.report(h.r.stopCause(err))
 		return control.ReplyError
 	}
 	if v.Run {

@@ -15,16 +15,17 @@ import (
 
 	"github.com/taskrunner/taskrunner/internal/config"
 	"github.com/taskrunner/taskrunner/internal/control"
+	"github.com/taskrunner/taskrunner/internal/fds"
 	"github.com/taskrunner/taskrunner/internal/output"
 	"github.com/taskrunner/taskrunner/internal/pipe"
 )
 
-// execute runs the command and returns its exit status.
-func (r *run) execute() int {
+// execute runs the command and returns its exit status, or the failure
+// that kept it from running.
+func (r *run) execute() (int, error) {
 	ch, err := control.New()
 	if err != nil {
-		r.out.Printf(output.Error, "%v", err)
-		return 1
+		return 0, err
 	}
 	go ch.Serve(handler{r})
 	defer ch.Stop()
@@ -32,76 +33,88 @@ func (r *run) execute() int {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		ch.CloseChildEnds()
-		r.out.Printf(output.Error, "cannot make a pipe: %v", err)
-		return 1
+		return 0, fmt.Errorf("cannot make a pipe: %w", err)
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		ch.CloseChildEnds()
 		outR.Close()
 		outW.Close()
-		r.out.Printf(output.Error, "cannot make a pipe: %v", err)
-		return 1
+		return 0, fmt.Errorf("cannot make a pipe: %w", err)
 	}
 
-	cmd, status, err := r.start(outW, errW, ch)
+	cmd, err := r.start(outW, errW, ch)
 	outW.Close()
 	errW.Close()
 	ch.CloseChildEnds()
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		r.out.Printf(output.Error, "%v", err)
-		return status
+		return 0, err
 	}
 
 	drains := r.startDrains(outR, errR)
-	status = r.wait(cmd)
+	status := r.wait(cmd)
 	r.finishDrains(drains)
 	if r.signalled != nil {
 		// A signal while the output drained: what holds the pipes is
 		// ended too. (After one during wait, the group is gone already.)
 		r.endLeftovers(cmd.Process.Pid, time.Now().Add(r.settings.KillGrace))
 	}
-	return status
+	return status, nil
 }
 
-// start starts the command with its output going to outW and errW.
-func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, int, error) {
+// start starts the command with its output going to outW and errW. A
+// command that cannot be found or run is an ExitError of 127 or 126.
+func (r *run) start(outW, errW *os.File, ch *control.Channel) (*exec.Cmd, error) {
 	argv := r.opt.Argv
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-			return nil, 127, fmt.Errorf("command not found: %s", argv[0])
+			return nil, notFound(argv[0])
 		}
-		return nil, 126, fmt.Errorf("cannot run %s: %v", argv[0], unwrapPath(err))
+		return nil, cannotRun(argv[0], err)
 	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
-		return nil, 1, err
+		return nil, err
 	}
 	defer devnull.Close()
 
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   argv,
+		Dir:    r.opt.Dir,
 		Stdin:  devnull,
 		Stdout: outW,
 		Stderr: errW,
-		// Descriptors 3 to 6 in the task, and 7, which no variable names:
-		// the job's lock, held by the task's processes too (see guard.go).
-		ExtraFiles:  []*os.File{r.streams.stdout, r.streams.stderr, ch.ChildRequests, ch.ChildResponses, r.lockFile},
-		Env:         taskEnv(os.Environ(), r.settings.StateDir, r.buildID, r.jobs()),
+		// The job's lock is held by the task's processes too (see guard.go).
+		ExtraFiles: fds.Files{
+			ToplevelStdout: r.streams.stdout,
+			ToplevelStderr: r.streams.stderr,
+			Requests:       ch.ChildRequests,
+			Responses:      ch.ChildResponses,
+			Lock:           r.lockFile,
+		}.ExtraFiles(),
+		Env:         taskEnv(r.opt.Env, r.settings.StateDir, r.buildID, r.jobs()),
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
 	if err := cmd.Start(); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, 127, fmt.Errorf("command not found: %s", argv[0])
+			return nil, notFound(argv[0])
 		}
-		return nil, 126, fmt.Errorf("cannot run %s: %v", argv[0], unwrapPath(err))
+		return nil, cannotRun(argv[0], err)
 	}
 	r.guardTask(cmd.Process.Pid)
-	return cmd, 0, nil
+	return cmd, nil
+}
+
+func notFound(name string) error {
+	return &ExitError{Status: 127, Err: fmt.Errorf("command not found: %s", name)}
+}
+
+func cannotRun(name string, err error) error {
+	return &ExitError{Status: 126, Err: fmt.Errorf("cannot run %s: %w", name, unwrapPath(err))}
 }
 
 func unwrapPath(err error) error {
@@ -116,31 +129,25 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// taskEnv is the environment of a task: taskrunner's own variables replace
-// any the environment already had.
+// taskEnv is the environment of a task: taskrunner's own variables, those
+// of package fds among them, replace any the environment already had.
 func taskEnv(env []string, stateDir, buildID string, jobs []string) []string {
-	ours := map[string]string{
-		config.EnvStateDir:       stateDir,
-		config.EnvJobs:           strings.Join(jobs, "\n"),
-		config.EnvBuildID:        buildID,
-		config.EnvToplevelStdout: "3",
-		config.EnvToplevelStderr: "4",
-		config.EnvRequestPipe:    "5",
-		config.EnvResponsePipe:   "6",
-		control.FunctionEnvName:  control.FunctionBody,
+	ours := []string{config.EnvStateDir + "=" + stateDir, config.EnvBuildID + "=" + buildID}
+	ours = append(ours, fds.Env()...)
+	ours = append(ours, config.EnvJobs+"="+strings.Join(jobs, "\n"), control.FunctionEnvName+"="+control.FunctionBody)
+	names := make(map[string]bool, len(ours))
+	for _, kv := range ours {
+		k, _, _ := strings.Cut(kv, "=")
+		names[k] = true
 	}
 	out := make([]string, 0, len(env)+len(ours))
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := ours[k]; !ok {
+		if !names[k] {
 			out = append(out, kv)
 		}
 	}
-	for _, k := range []string{config.EnvStateDir, config.EnvBuildID, config.EnvToplevelStdout, config.EnvToplevelStderr,
-		config.EnvRequestPipe, config.EnvResponsePipe, config.EnvJobs, control.FunctionEnvName} {
-		out = append(out, k+"="+ours[k])
-	}
-	return out
+	return append(out, ours...)
 }
 
 // wait waits for the command, passing the first stop signal on to its

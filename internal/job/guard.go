@@ -3,7 +3,7 @@ package job
 // A task must not outlive its taskrunner, however it dies, nor run twice at
 // once. Two things see to it on Linux:
 //
-//   - The task inherits the job's lock (descriptor 7 in the task), so the
+//   - The task inherits the job's lock (fds.Lock in the task), so the
 //     lock stays held while any process of the task holds it, even once
 //     taskrunner is gone: a new run of the job waits for the leftovers of
 //     the last one to end. taskrunner releases it for all of them when it

@@ -2,11 +2,17 @@
 // with its output piped through taskrunner and its control channel open,
 // waits for it, and does the work that follows (saving the input hash,
 // post-unpack commands, the result of the build).
+//
+// A job takes everything it would otherwise take from the process as
+// Options: its environment, directory, the toplevel's stdout and stderr,
+// and the stop signals, so that a test can run one in-process. Its phases
+// return their failures to one place, fail (errors.go), which prints them
+// as the job's error lines and maps them to its exit status; what fails
+// before the job has its output is Run's error, for the command line.
 package job
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -30,6 +36,21 @@ type Options struct {
 	// Argv is the command and its arguments.
 	Argv     []string
 	Settings *config.Settings
+	// Env is the environment of the task and its post-unpack commands,
+	// before taskrunner's own variables: the process's, for the command.
+	Env []string
+	// Dir is the directory the task runs in, and the one whose inputs it
+	// hashes and whose HEAD its commit statuses name. Empty: the task runs
+	// in the process's current directory, and the hashing uses
+	// Settings.RootDir.
+	Dir string
+	// Stdout and Stderr are the toplevel's stdout and stderr, which a
+	// toplevel job writes its lines to and passes down to its task (as
+	// package fds says); a subtask finds them in Settings.Inherited. They
+	// must not be descriptors 1 and 2 themselves: Go's runtime dies of a
+	// SIGPIPE on those when the reader is gone, where a copy returns an
+	// error the job can ignore.
+	Stdout, Stderr *os.File
 	// Signals delivers the StopSignals the process receives; nil for none.
 	Signals <-chan os.Signal
 }
@@ -64,7 +85,7 @@ func Run(opt Options) (int, error) {
 		}
 	}
 	defer release()
-	streams, err := openStreams(s)
+	streams, err := openStreams(opt)
 	if err != nil {
 		return 0, err
 	}
@@ -184,17 +205,49 @@ func (r *run) run() (int, error) {
 	if err := r.openOutput(); err != nil {
 		return 0, err
 	}
-	wd, err := os.Getwd()
-	if err != nil {
+
+	// 3–4. Set up, run the command, then the work after it. A stop signal
+	// at any point makes the job fail with 128+N, and its commit status
+	// failure.
+	status := 0
+	if err := r.setUp(); err != nil {
+		status = r.fail(status, err)
+	} else {
+		status = r.work()
+	}
+	if sig := r.stopped(); sig != nil {
+		status = exitForSignal(sig)
+	}
+	// Output the user cannot read fails the run, as it fails `seq 3
+	// >/dev/full`; the task's own failure keeps its status.
+	if r.out.Err() != nil && status == 0 {
+		status = 1
+	}
+	if err := r.state.SaveResult(r.buildID, name, status); err != nil {
+		status = r.fail(status, fmt.Errorf("cannot record the result: %w", err))
+	}
+	r.recordJob(status, outcome(r.snap.After(), status))
+	if err := r.out.Close(status != 0); err != nil && status == 0 {
+		status = 1
+	}
+	return status, nil
+}
+
+// setUp prepares what the command and the work after it need: the remote
+// cache, the commit statuses and the snapshot decision. Bad cache or GitHub
+// settings fail the job before its command runs.
+func (r *run) setUp() error {
+	wd := r.opt.Dir
+	if wd == "" {
 		wd = r.settings.RootDir
 	}
-	// Bad cache or GitHub settings fail the job before its command runs.
+	var err error
 	r.remote, err = r.openRemote()
 	if err == nil {
 		r.status, err = r.newStatuses(r.ctx, wd)
 	}
 	r.snap = &snapshot.Job{
-		Name:             name,
+		Name:             r.opt.Name,
 		Dir:              wd,
 		Force:            r.opt.Force,
 		Toplevel:         r.settings.Toplevel(),
@@ -211,58 +264,31 @@ func (r *run) run() (int, error) {
 	if r.remote != nil {
 		r.snap.Remote = r.remote
 	}
+	// A signal that cut the first token short is not worth a line.
+	return r.stopCause(err)
+}
 
-	// 3–4. Run the command, then the work after it. A stop signal at any
-	// point makes the job fail with 128+N, and its commit status failure.
+// work runs the command and the work after it, each phase only while no
+// stop signal came, and returns the job's exit status.
+func (r *run) work() int {
 	status := 0
-	switch {
-	case err != nil:
-		// A signal that cut the first token short is not worth a line.
-		if r.stopped() == nil || !errors.Is(err, context.Canceled) {
-			r.out.Printf(output.Error, "%v", err)
-		}
-		status = 1
-		if sig := r.stopped(); sig != nil {
-			status = exitForSignal(sig)
-		}
-	default:
-		if r.stopped() == nil {
-			endRun := r.phase("run")
-			status = r.execute()
-			endRun()
-		}
-		if r.stopped() == nil {
-			status = r.after(status)
-		}
-		var logURL *string
-		if r.stopped() == nil {
-			logURL = r.uploadLog()
-		}
-		if sig := r.stopped(); sig != nil {
-			status = exitForSignal(sig)
-		}
-		status = r.postFinalStatus(status, logURL)
-		status = r.saveSuccess(status)
-		if sig := r.stopped(); sig != nil {
-			status = exitForSignal(sig)
-		}
+	if r.stopped() == nil {
+		endRun := r.phase("run")
+		status = r.fail(r.execute())
+		endRun()
 	}
-	// Output the user cannot read fails the run, as it fails `seq 3
-	// >/dev/full`; the task's own failure keeps its status.
-	if r.out.Err() != nil && status == 0 {
-		status = 1
+	if r.stopped() == nil {
+		status = r.fail(r.after(status))
 	}
-	if err := r.state.SaveResult(r.buildID, name, status); err != nil {
-		r.out.Printf(output.Error, "cannot record the result: %v", err)
-		if status == 0 {
-			status = 1
-		}
+	var logURL *string
+	if r.stopped() == nil {
+		logURL = r.uploadLog()
 	}
-	r.recordJob(status, outcome(r.snap.After(), status))
-	if err := r.out.Close(status != 0); err != nil && status == 0 {
-		status = 1
+	if sig := r.stopped(); sig != nil {
+		status = exitForSignal(sig)
 	}
-	return status, nil
+	status = r.fail(r.postFinalStatus(status, logURL))
+	return r.fail(r.saveSuccess(status))
 }
 
 // openOutput opens the job's output and its log, once: as soon as the job

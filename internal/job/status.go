@@ -93,14 +93,14 @@ func (s *statuses) postFinal(ctx context.Context, status int, asked, skipped boo
 }
 
 // postFinalStatus posts the job's final commit status, where one is due,
-// and returns the job's exit status: a status that cannot be posted fails
-// the job. A job stopped by a signal posts failure, with a context of its
+// and returns the job's exit status and the failure to post: a status that
+// cannot be posted fails the job. A job stopped by a signal posts failure, with a context of its
 // own, since the signal cancelled the root context: a cancelled build must
 // not leave its statuses pending. A signal while a success is being posted
 // turns it into that failure.
-func (r *run) postFinalStatus(status int, targetURL *string) int {
+func (r *run) postFinalStatus(status int, targetURL *string) (int, error) {
 	if r.status == nil {
-		return status
+		return status, nil
 	}
 	defer r.phase("final status")()
 	a := r.snap.After()
@@ -120,13 +120,7 @@ func (r *run) postFinalStatus(status int, targetURL *string) int {
 		err = post(ctx)
 		cancel()
 	}
-	if err != nil {
-		r.out.Printf(output.Error, "%v", err)
-		if status == 0 {
-			status = 1
-		}
-	}
-	return status
+	return status, err
 }
 
 // postDecision posts the status of a snapshot decision for a task that
