@@ -56,6 +56,12 @@ func HashInputs(ctx context.Context, dir string, pathspecs []string) (string, er
 	if len(pathspecs) == 0 {
 		return "", errors.New("no inputs to hash")
 	}
+	return hashWithGit(ctx, dir, pathspecs)
+}
+
+// hashWithGit is HashInputs done by git: the pathspecs added to a copy of
+// the index, then listed.
+func hashWithGit(ctx context.Context, dir string, pathspecs []string) (string, error) {
 	top, index, found := locate(dir)
 	if !found {
 		out, err := run(ctx, dir, nil, "rev-parse", "--show-toplevel", "--git-path", "index")
