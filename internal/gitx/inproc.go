@@ -583,6 +583,12 @@ func (h *inproc) addFile(p string, fi fs.FileInfo) error {
 	if !h.anyMatch(p) {
 		return nil
 	}
+	if ok, err := h.parentsReal(p); err != nil || !ok {
+		if err == nil {
+			err = unsure("%s lies below a symbolic link", p)
+		}
+		return err
+	}
 	ign, err := h.ex.isIgnored(p, false)
 	if err != nil || ign {
 		return err
