@@ -50,12 +50,40 @@ func (e *PathspecError) Unwrap() error { return e.err }
 // that git would add (e.g. it is empty) is not an error: it adds nothing to
 // the listing, as it did in the old tool.
 //
-// It runs two git processes, add and ls-files, and a third, rev-parse, only
-// when the repository is not a plain one (see locate).
+// It reads the index and the work tree itself, and asks git (two
+// processes, add and ls-files, and a third, rev-parse, when the repository
+// is not a plain one, see locate) whenever anything is outside what it
+// handles with certainty: see HashInputsReason.
 func HashInputs(ctx context.Context, dir string, pathspecs []string) (string, error) {
+	listing, _, err := HashInputsReason(ctx, dir, pathspecs)
+	return listing, err
+}
+
+// HashInputsReason is HashInputs that also says why git was asked, or ""
+// when the listing was made in-process. Git is asked for SHA-256
+// repositories, split or sparse indexes, fsmonitor, entries marked
+// assume-unchanged, skip-worktree or intent-to-add, conflicts, submodules
+// and nested repositories, .gitattributes anywhere (filters, end-of-line
+// conversion), core.autocrlf, core.eol, core.ignoreCase, core.symlinks
+// false, configuration includes, pathspec magic, character classes in
+// patterns, and every error (a pathspec matching nothing, an ignored path
+// named), so that the messages stay git's.
+func HashInputsReason(ctx context.Context, dir string, pathspecs []string) (listing, gitReason string, err error) {
 	if len(pathspecs) == 0 {
-		return "", errors.New("no inputs to hash")
+		return "", "", errors.New("no inputs to hash")
 	}
+	listing, err = hashInProcess(dir, pathspecs)
+	var u *errUnsure
+	if !errors.As(err, &u) {
+		return listing, "", err
+	}
+	listing, err = hashWithGit(ctx, dir, pathspecs)
+	return listing, u.why, err
+}
+
+// hashWithGit is HashInputs done by git: the pathspecs added to a copy of
+// the index, then listed.
+func hashWithGit(ctx context.Context, dir string, pathspecs []string) (string, error) {
 	top, index, found := locate(dir)
 	if !found {
 		out, err := run(ctx, dir, nil, "rev-parse", "--show-toplevel", "--git-path", "index")

@@ -108,8 +108,19 @@ func HashOf(hashInput string) string {
 // followed directly by the raw inputs joined with newlines, and the listing
 // alone (to say later what changed).
 func HashInput(ctx context.Context, dir string, a *Args) (input, listing string, err error) {
+	return hashInput(ctx, dir, a, func(string) {})
+}
+
+// hashInput is HashInput that says with debug why git was asked for the
+// listing, when it was.
+func hashInput(ctx context.Context, dir string, a *Args, debug func(string)) (input, listing string, err error) {
 	if len(a.Inputs) > 0 {
-		if listing, err = gitx.HashInputs(ctx, dir, a.Inputs); err != nil {
+		var why string
+		listing, why, err = gitx.HashInputsReason(ctx, dir, a.Inputs)
+		if why != "" {
+			debug("snapshot: hashing the inputs with git: " + why)
+		}
+		if err != nil {
 			return "", "", err
 		}
 	}
@@ -144,7 +155,7 @@ func (j *Job) Decide(ctx context.Context, rawArgs []string) (Verdict, error) {
 
 	// 2. Hash the inputs.
 	endHash := j.phase("hash inputs")
-	input, listing, err := HashInput(ctx, j.Dir, a)
+	input, listing, err := hashInput(ctx, j.Dir, a, j.Report.Debug)
 	endHash()
 	if err != nil {
 		return Verdict{}, err
