@@ -33,6 +33,7 @@ Options (only before CMD; everything from CMD on is passed to it):
   -f, --force       run even if the inputs are unchanged
   -h, --help        show this help
       --version     show the version
+      --env         show every setting, its value and where it came from
 
 Builds:
       --summary [BUILD-ID] [--json]
@@ -62,6 +63,8 @@ func (e *UsageError) Error() string { return e.msg + " (see taskrunner --help)" 
 // invocation is a parsed command line.
 type invocation struct {
 	help, version bool
+	// env is the --env mode: print the settings.
+	env bool
 	// githubToken and gitCredential are the GitHub helper modes;
 	// gitCredential holds the operation (get, store, erase).
 	githubToken   bool
@@ -95,6 +98,12 @@ func parse(args []string) (*invocation, error) {
 			return inv, nil
 		case arg == "--version":
 			inv.version = true
+			return inv, nil
+		case arg == "--env":
+			if len(args) > i+1 {
+				return nil, &UsageError{"--env takes no arguments"}
+			}
+			inv.env = true
 			return inv, nil
 		case arg == "--github-token":
 			if len(args) > i+1 {
@@ -174,6 +183,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	settings, err := config.FromEnv()
 	if err != nil {
 		return failure(stderr, err)
+	}
+	if inv.env {
+		for _, set := range settings.List() {
+			fmt.Fprintln(stdout, set)
+		}
+		return 0
 	}
 	if inv.summary {
 		if err := summary(settings, inv, stdout); err != nil {
