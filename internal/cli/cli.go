@@ -44,9 +44,22 @@ GitHub helpers (they share the token cache of the tasks):
       --github-token        print a GitHub App installation token
       --git-credential OP   git credential helper: configure it with
                             git config credential.helper '!taskrunner --git-credential'
-
-Settings are environment variables; see the README.
 `
+
+// helpText is the usage, then each setting with a few words on it.
+func helpText() string {
+	var b strings.Builder
+	b.WriteString(usage)
+	b.WriteString("\nSettings (environment variables; on/off ones take 1/true/yes/on or\n0/false/no/off; taskrunner --env shows their values; the README says more):\n")
+	for _, v := range config.Vars {
+		if len(v.Name) > 33 {
+			fmt.Fprintf(&b, "  %s\n  %-33s %s\n", v.Name, "", v.Help)
+			continue
+		}
+		fmt.Fprintf(&b, "  %-33s %s\n", v.Name, v.Help)
+	}
+	return b.String()
+}
 
 // Exit codes of taskrunner's own failures. A task's exit status passes
 // through unchanged.
@@ -140,10 +153,17 @@ func parse(args []string) (*invocation, error) {
 			inv.name, named = args[i], true
 		case strings.HasPrefix(arg, "--name="):
 			inv.name, named = strings.TrimPrefix(arg, "--name="), true
+		case strings.HasPrefix(arg, "-n="):
+			// getopt would name the task "=NAME": surely not what was meant.
+			name := strings.TrimPrefix(arg, "-n=")
+			if name == "" {
+				name = "NAME"
+			}
+			return nil, &UsageError{fmt.Sprintf("write -n %s or --name=%s, not %s", name, name, arg)}
 		case strings.HasPrefix(arg, "-n") && !strings.HasPrefix(arg, "--"):
 			inv.name, named = strings.TrimPrefix(arg, "-n"), true // -nNAME, as getopt reads it
 		default:
-			return nil, &UsageError{"unknown option " + arg}
+			return nil, unknownOption(arg)
 		}
 	}
 	if len(inv.argv) == 0 {
@@ -174,7 +194,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case inv.help:
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, helpText())
 		return 0
 	case inv.version:
 		fmt.Fprintf(stdout, "taskrunner %s\n", Version)

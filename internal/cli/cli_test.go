@@ -42,6 +42,11 @@ func TestParse(t *testing.T) {
 		{"unknown short option", []string{"-x", "make"}, nil, "unknown option -x"},
 		{"options are not bundled", []string{"-fv", "make"}, nil, "unknown option -fv"},
 		{"no mode words", []string{"--", "--version"}, &invocation{name: "--version", argv: []string{"--version"}}, ""},
+		{"misspelt long option", []string{"--nmae", "x", "make"}, nil, "unknown option --nmae, did you mean --name? (see taskrunner --help)"},
+		{"long option with one dash", []string{"-force", "make"}, nil, "unknown option -force, did you mean --force?"},
+		{"misspelt option with a value", []string{"--naem=x", "make"}, nil, "unknown option --naem=x, did you mean --name?"},
+		{"-n=NAME", []string{"-n=foo", "make"}, nil, "write -n foo or --name=foo, not -n=foo (see taskrunner --help)"},
+		{"-n=", []string{"-n=", "make"}, nil, "write -n NAME or --name=NAME, not -n="},
 		{"empty -n", []string{"-n", "", "make"}, nil, "the task name is empty"},
 		{"empty --name=", []string{"--name=", "make"}, nil, "the task name is empty"},
 		{"bad -n", []string{"-n", "a/b", "make"}, nil, `the task name "a/b" holds a slash`},
@@ -140,6 +145,30 @@ func TestCheckName(t *testing.T) {
 		}
 		if !strings.Contains(ue.msg, tt.err) {
 			t.Errorf("checkName(%q) = %q, want it to say %q", tt.name, ue.msg, tt.err)
+		}
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	tests := []struct{ opt, want string }{
+		{"--nmae", "--name"},
+		{"--nam", "--name"},
+		{"--names", "--name"},
+		{"--forec", "--force"},
+		{"--verison", "--version"},
+		{"--evn", "--env"},
+		{"--sumary", "--summary"},
+		{"--github-tokens", "--github-token"},
+		{"-name", "--name"},
+		{"--bogus", ""},
+		{"-q", ""},
+		{"-x", ""},
+		{"--", ""},
+		{"--quiet", ""},
+	}
+	for _, tt := range tests {
+		if got := suggest(tt.opt); got != tt.want {
+			t.Errorf("suggest(%q) = %q, want %q", tt.opt, got, tt.want)
 		}
 	}
 }

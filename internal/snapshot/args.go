@@ -129,3 +129,41 @@ func takesValue(name string) bool {
 	}
 	return false
 }
+
+// Usage is what `snapshot --help` prints.
+const Usage = `Usage: snapshot [INPUT...] [--raw STRING]... [-o|--outputs OUTPUT... [-c|--cmd SHELL]...]
+                [--fuzzy-cache] [--cache-success] [--cache-root DIR] [--cache-version V]
+                [--commit-status] [-n] [-l]
+
+Declares the task's inputs: when their hash equals the one saved at the
+task's last success, the script ends here with status 0; otherwise it goes
+on, and the hash is saved if the task succeeds. Call it once per task.
+
+  INPUT               git pathspec (file, folder, glob) relative to the
+                      current directory; ignored files are not inputs
+  --raw STRING        a string input: a tool's version, or the hash of a
+                      gitignored file (--raw "$(sha256sum file)")
+  -o, --outputs       the words after it are outputs, for the remote cache
+  -c, --cmd SHELL     after --outputs: run SHELL after a run or a restore
+  --fuzzy-cache       restore the latest outputs of the branch when missing
+  --cache-success     use the remote cache even without outputs
+  --cache-root DIR    root of the cache archive
+  --cache-version V   part of the archive's name
+  --commit-status     report the task as a GitHub commit status
+  -n, -l              accepted, for the old tool's scripts; do nothing
+  -h, --help          show this help; the script goes on
+`
+
+// HelpRequested reports whether a snapshot call asks for its usage: -h or
+// --help among its options, before any "--". Such a call declares nothing.
+func HelpRequested(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "--help":
+			return true
+		}
+	}
+	return false
+}
