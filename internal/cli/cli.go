@@ -18,9 +18,6 @@ import (
 	"github.com/taskrunner/taskrunner/internal/watchdog"
 )
 
-// Version is taskrunner's version, set at link time for releases.
-var Version = "0.1.0-dev"
-
 const usage = `Usage: taskrunner [-n NAME | --name NAME] [-f | --force] CMD [ARGS...]
 
 Runs CMD as the task NAME (default: CMD's base name): under a lock shared by
@@ -32,7 +29,7 @@ Options (only before CMD; everything from CMD on is passed to it):
   -n, --name NAME   name of the task (lock, log, saved hash, commit status)
   -f, --force       run even if the inputs are unchanged
   -h, --help        show this help
-      --version     show the version
+  -V, --version     show the version
       --env         show every setting, its value and where it came from
 
 Builds:
@@ -109,7 +106,7 @@ func parse(args []string) (*invocation, error) {
 		case arg == "-h" || arg == "--help":
 			inv.help = true
 			return inv, nil
-		case arg == "--version":
+		case arg == "--version" || arg == "-V":
 			inv.version = true
 			return inv, nil
 		case arg == "--env":
@@ -197,7 +194,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, helpText())
 		return 0
 	case inv.version:
-		fmt.Fprintf(stdout, "taskrunner %s\n", Version)
+		fmt.Fprint(stdout, versionLine())
 		return 0
 	}
 	settings, err := config.FromEnv()

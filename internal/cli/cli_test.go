@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -85,7 +86,8 @@ func TestMainOwnModes(t *testing.T) {
 		wantStderr string // whole
 	}{
 		{"help", []string{"--help"}, 0, "Usage: taskrunner ", ""},
-		{"version", []string{"--version"}, 0, "taskrunner " + Version + "\n", ""},
+		{"version", []string{"--version"}, 0, versionLine(), ""},
+		{"-V", []string{"-V"}, 0, versionLine(), ""},
 		{"usage error", []string{"--bogus"}, 2, "", "taskrunner: unknown option --bogus (see taskrunner --help)\n"},
 		{"no command", []string{}, 2, "", "taskrunner: no command given: usage: taskrunner [-n NAME] [-f] CMD [ARGS...] (see taskrunner --help)\n"},
 	}
@@ -170,5 +172,39 @@ func TestSuggest(t *testing.T) {
 		if got := suggest(tt.opt); got != tt.want {
 			t.Errorf("suggest(%q) = %q, want %q", tt.opt, got, tt.want)
 		}
+	}
+}
+
+func TestVersionFrom(t *testing.T) {
+	vcs := func(rev, modified string) []debug.BuildSetting {
+		return []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: modified}}
+	}
+	tests := []struct {
+		name string
+		info *debug.BuildInfo
+		want string
+	}{
+		{"go install @version", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}}, "v1.4.0"},
+		{"go build at a commit", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20260101000000-0123456789ab+dirty"}},
+			"v0.0.0-20260101000000-0123456789ab+dirty"},
+		{"revision only, clean", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs("0123456789abcdef0123", "false")},
+			"devel-0123456789ab"},
+		{"revision only, dirty", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs("0123456789abcdef0123", "true")},
+			"devel-0123456789ab+dirty"},
+		{"nothing known", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "devel"},
+		{"no build info", nil, "devel"},
+	}
+	for _, tt := range tests {
+		if got := versionFrom(tt.info); got != tt.want {
+			t.Errorf("%s: versionFrom = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestVersionOverride(t *testing.T) {
+	defer func(v string) { Version = v }(Version)
+	Version = "v9.8.7"
+	if got := versionLine(); !strings.HasPrefix(got, "taskrunner v9.8.7 (go") || !strings.HasSuffix(got, ")\n") {
+		t.Errorf("versionLine() = %q", got)
 	}
 }
