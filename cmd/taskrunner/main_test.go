@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +37,7 @@ func (s stopS3After) Run() int {
 // script gets its own state directory, git identity and HOME; timestamps
 // are off so that output compares exactly.
 func TestScripts(t *testing.T) {
+	goEnv := goBuildEnv(t)
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("..", "..", "testdata", "script"),
 		RequireExplicitExec: true,
@@ -48,6 +50,9 @@ func TestScripts(t *testing.T) {
 			env.Setenv("GIT_AUTHOR_EMAIL", "test@example.com")
 			env.Setenv("GIT_COMMITTER_NAME", "Test")
 			env.Setenv("GIT_COMMITTER_EMAIL", "test@example.com")
+			for k, v := range goEnv {
+				env.Setenv(k, v)
+			}
 			return setupGitHub(env)
 		},
 		Condition: func(cond string) (bool, error) {
@@ -137,4 +142,23 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+}
+
+// goBuildEnv is what a script needs to build taskrunner with `go build -C
+// $MODULE_ROOT`: the module's folder, and the caches of this test's go, so
+// that a build links what is already compiled.
+func goBuildEnv(t *testing.T) map[string]string {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"MODULE_ROOT": root}
+	for _, name := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS", "GOPROXY", "GOTOOLCHAIN"} {
+		out, err := exec.Command("go", "env", name).Output()
+		if err != nil {
+			t.Fatalf("go env %s: %v", name, err)
+		}
+		env[name] = strings.TrimSpace(string(out))
+	}
+	return env
 }

@@ -18,9 +18,6 @@ import (
 	"github.com/taskrunner/taskrunner/internal/watchdog"
 )
 
-// Version is taskrunner's version, set at link time for releases.
-var Version = "0.1.0-dev"
-
 const usage = `Usage: taskrunner [-n NAME | --name NAME] [-f | --force] CMD [ARGS...]
 
 Runs CMD as the task NAME (default: CMD's base name): under a lock shared by
@@ -32,7 +29,8 @@ Options (only before CMD; everything from CMD on is passed to it):
   -n, --name NAME   name of the task (lock, log, saved hash, commit status)
   -f, --force       run even if the inputs are unchanged
   -h, --help        show this help
-      --version     show the version
+  -V, --version     show the version
+      --env         show every setting, its value and where it came from
 
 Builds:
       --summary [BUILD-ID] [--json]
@@ -43,9 +41,22 @@ GitHub helpers (they share the token cache of the tasks):
       --github-token        print a GitHub App installation token
       --git-credential OP   git credential helper: configure it with
                             git config credential.helper '!taskrunner --git-credential'
-
-Settings are environment variables; see the README.
 `
+
+// helpText is the usage, then each setting with a few words on it.
+func helpText() string {
+	var b strings.Builder
+	b.WriteString(usage)
+	b.WriteString("\nSettings (environment variables; on/off ones take 1/true/yes/on or\n0/false/no/off; taskrunner --env shows their values; the README says more):\n")
+	for _, v := range config.Vars {
+		if len(v.Name) > 33 {
+			fmt.Fprintf(&b, "  %s\n  %-33s %s\n", v.Name, "", v.Help)
+			continue
+		}
+		fmt.Fprintf(&b, "  %-33s %s\n", v.Name, v.Help)
+	}
+	return b.String()
+}
 
 // Exit codes of taskrunner's own failures. A task's exit status passes
 // through unchanged.
@@ -62,6 +73,8 @@ func (e *UsageError) Error() string { return e.msg + " (see taskrunner --help)" 
 // invocation is a parsed command line.
 type invocation struct {
 	help, version bool
+	// env is the --env mode: print the settings.
+	env bool
 	// githubToken and gitCredential are the GitHub helper modes;
 	// gitCredential holds the operation (get, store, erase).
 	githubToken   bool
@@ -93,8 +106,14 @@ func parse(args []string) (*invocation, error) {
 		case arg == "-h" || arg == "--help":
 			inv.help = true
 			return inv, nil
-		case arg == "--version":
+		case arg == "--version" || arg == "-V":
 			inv.version = true
+			return inv, nil
+		case arg == "--env":
+			if len(args) > i+1 {
+				return nil, &UsageError{"--env takes no arguments"}
+			}
+			inv.env = true
 			return inv, nil
 		case arg == "--github-token":
 			if len(args) > i+1 {
@@ -131,10 +150,17 @@ func parse(args []string) (*invocation, error) {
 			inv.name, named = args[i], true
 		case strings.HasPrefix(arg, "--name="):
 			inv.name, named = strings.TrimPrefix(arg, "--name="), true
+		case strings.HasPrefix(arg, "-n="):
+			// getopt would name the task "=NAME": surely not what was meant.
+			name := strings.TrimPrefix(arg, "-n=")
+			if name == "" {
+				name = "NAME"
+			}
+			return nil, &UsageError{fmt.Sprintf("write -n %s or --name=%s, not %s", name, name, arg)}
 		case strings.HasPrefix(arg, "-n") && !strings.HasPrefix(arg, "--"):
 			inv.name, named = strings.TrimPrefix(arg, "-n"), true // -nNAME, as getopt reads it
 		default:
-			return nil, &UsageError{"unknown option " + arg}
+			return nil, unknownOption(arg)
 		}
 	}
 	if len(inv.argv) == 0 {
@@ -165,15 +191,21 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case inv.help:
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, helpText())
 		return 0
 	case inv.version:
-		fmt.Fprintf(stdout, "taskrunner %s\n", Version)
+		fmt.Fprint(stdout, versionLine())
 		return 0
 	}
 	settings, err := config.FromEnv()
 	if err != nil {
 		return failure(stderr, err)
+	}
+	if inv.env {
+		for _, set := range settings.List() {
+			fmt.Fprintln(stdout, set)
+		}
+		return 0
 	}
 	if inv.summary {
 		if err := summary(settings, inv, stdout); err != nil {

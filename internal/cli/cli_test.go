@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -42,6 +43,11 @@ func TestParse(t *testing.T) {
 		{"unknown short option", []string{"-x", "make"}, nil, "unknown option -x"},
 		{"options are not bundled", []string{"-fv", "make"}, nil, "unknown option -fv"},
 		{"no mode words", []string{"--", "--version"}, &invocation{name: "--version", argv: []string{"--version"}}, ""},
+		{"misspelt long option", []string{"--nmae", "x", "make"}, nil, "unknown option --nmae, did you mean --name? (see taskrunner --help)"},
+		{"long option with one dash", []string{"-force", "make"}, nil, "unknown option -force, did you mean --force?"},
+		{"misspelt option with a value", []string{"--naem=x", "make"}, nil, "unknown option --naem=x, did you mean --name?"},
+		{"-n=NAME", []string{"-n=foo", "make"}, nil, "write -n foo or --name=foo, not -n=foo (see taskrunner --help)"},
+		{"-n=", []string{"-n=", "make"}, nil, "write -n NAME or --name=NAME, not -n="},
 		{"empty -n", []string{"-n", "", "make"}, nil, "the task name is empty"},
 		{"empty --name=", []string{"--name=", "make"}, nil, "the task name is empty"},
 		{"bad -n", []string{"-n", "a/b", "make"}, nil, `the task name "a/b" holds a slash`},
@@ -80,7 +86,8 @@ func TestMainOwnModes(t *testing.T) {
 		wantStderr string // whole
 	}{
 		{"help", []string{"--help"}, 0, "Usage: taskrunner ", ""},
-		{"version", []string{"--version"}, 0, "taskrunner " + Version + "\n", ""},
+		{"version", []string{"--version"}, 0, versionLine(), ""},
+		{"-V", []string{"-V"}, 0, versionLine(), ""},
 		{"usage error", []string{"--bogus"}, 2, "", "taskrunner: unknown option --bogus (see taskrunner --help)\n"},
 		{"no command", []string{}, 2, "", "taskrunner: no command given: usage: taskrunner [-n NAME] [-f] CMD [ARGS...] (see taskrunner --help)\n"},
 	}
@@ -141,5 +148,63 @@ func TestCheckName(t *testing.T) {
 		if !strings.Contains(ue.msg, tt.err) {
 			t.Errorf("checkName(%q) = %q, want it to say %q", tt.name, ue.msg, tt.err)
 		}
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	tests := []struct{ opt, want string }{
+		{"--nmae", "--name"},
+		{"--nam", "--name"},
+		{"--names", "--name"},
+		{"--forec", "--force"},
+		{"--verison", "--version"},
+		{"--evn", "--env"},
+		{"--sumary", "--summary"},
+		{"--github-tokens", "--github-token"},
+		{"-name", "--name"},
+		{"--bogus", ""},
+		{"-q", ""},
+		{"-x", ""},
+		{"--", ""},
+		{"--quiet", ""},
+	}
+	for _, tt := range tests {
+		if got := suggest(tt.opt); got != tt.want {
+			t.Errorf("suggest(%q) = %q, want %q", tt.opt, got, tt.want)
+		}
+	}
+}
+
+func TestVersionFrom(t *testing.T) {
+	vcs := func(rev, modified string) []debug.BuildSetting {
+		return []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: modified}}
+	}
+	tests := []struct {
+		name string
+		info *debug.BuildInfo
+		want string
+	}{
+		{"go install @version", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}}, "v1.4.0"},
+		{"go build at a commit", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20260101000000-0123456789ab+dirty"}},
+			"v0.0.0-20260101000000-0123456789ab+dirty"},
+		{"revision only, clean", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs("0123456789abcdef0123", "false")},
+			"devel-0123456789ab"},
+		{"revision only, dirty", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs("0123456789abcdef0123", "true")},
+			"devel-0123456789ab+dirty"},
+		{"nothing known", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "devel"},
+		{"no build info", nil, "devel"},
+	}
+	for _, tt := range tests {
+		if got := versionFrom(tt.info); got != tt.want {
+			t.Errorf("%s: versionFrom = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestVersionOverride(t *testing.T) {
+	defer func(v string) { Version = v }(Version)
+	Version = "v9.8.7"
+	if got := versionLine(); !strings.HasPrefix(got, "taskrunner v9.8.7 (go") || !strings.HasSuffix(got, ")\n") {
+		t.Errorf("versionLine() = %q", got)
 	}
 }

@@ -67,6 +67,9 @@ type Settings struct {
 
 	// Inherited is what a toplevel taskrunner passed down; nil in a toplevel.
 	Inherited *Inherited
+
+	// lookup is the environment the settings were read from, for List.
+	lookup func(string) (string, bool)
 }
 
 // GitHub holds the settings of the GitHub App that posts commit statuses.
@@ -151,7 +154,14 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		v, _ := lookup(name)
 		return v
 	}
-	flag := func(name string) bool { return get(name) == "1" }
+	var flagErr error
+	flag := func(name string) bool {
+		on, err := parseFlag(name, get(name))
+		if err != nil && flagErr == nil {
+			flagErr = err
+		}
+		return on
+	}
 
 	s := &Settings{
 		StateDir:         get(EnvStateDir),
@@ -170,6 +180,10 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		DetachedBranch:   get("GITHUB_HEAD_REF"),
 		BaseBranch:       get("GITHUB_BASE_REF"),
 		CommitStatus:     flag("TASKRUNNER_ENABLE_COMMIT_STATUS"),
+		lookup:           lookup,
+	}
+	if flagErr != nil {
+		return nil, flagErr
 	}
 	s.GitHub = GitHub{
 		APIURL:           get("GITHUB_API_URL"),

@@ -57,9 +57,10 @@ func TestLoad(t *testing.T) {
 				t.Errorf("flags: %+v", s)
 			}
 		}},
-		{"anything but 1 is off", env{"TASKRUNNER_DEBUG": "true", "TASKRUNNER_QUIET": "0", "TASKRUNNER_DISABLE_TIMESTAMPS": "yes"},
+		{"on and off in words", env{"TASKRUNNER_DEBUG": "True", "TASKRUNNER_QUIET": "off", "TASKRUNNER_DISABLE_TIMESTAMPS": "YES",
+			"TASKRUNNER_LOG_INFO": ""},
 			func(t *testing.T, s *Settings) {
-				if s.Debug || s.Quiet || !s.Timestamps {
+				if !s.Debug || s.Quiet || s.Timestamps || s.LogInfo {
 					t.Errorf("flags: %+v", s)
 				}
 			}},
@@ -158,6 +159,9 @@ func TestLoadErrors(t *testing.T) {
 		{"kill grace negative", env{"TASKRUNNER_KILL_GRACE": "-1"}, "TASKRUNNER_KILL_GRACE", ""},
 		{"kill grace NaN", env{"TASKRUNNER_KILL_GRACE": "NaN"}, "TASKRUNNER_KILL_GRACE", ""},
 		{"kill grace beyond a Duration", env{"TASKRUNNER_KILL_GRACE": "1e300"}, "TASKRUNNER_KILL_GRACE", ""},
+		{"flag neither on nor off", env{"TASKRUNNER_SAVE_REMOTE_CACHE": "ture"}, "TASKRUNNER_SAVE_REMOTE_CACHE",
+			`TASKRUNNER_SAVE_REMOTE_CACHE="ture" is not on or off (1, true, yes, on; or 0, false, no, off, empty; in any case)`},
+		{"flag 2", env{"TASKRUNNER_DEBUG": "2"}, "TASKRUNNER_DEBUG", ""},
 		{"build id with a slash", env{EnvBuildID: "a/b", fds.EnvToplevelStdout: "3", fds.EnvToplevelStderr: "4"}, EnvBuildID, ""},
 		{"build id ..", env{EnvBuildID: "..", fds.EnvToplevelStdout: "3", fds.EnvToplevelStderr: "4"}, EnvBuildID, ""},
 		{"stdout not a number", sub(env{fds.EnvToplevelStdout: "abc"}), fds.EnvToplevelStdout,
@@ -181,5 +185,53 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("error %q, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseFlag(t *testing.T) {
+	for _, v := range []string{"1", "true", "TRUE", "True", "yes", "Yes", "on", "ON"} {
+		if on, err := parseFlag("X", v); !on || err != nil {
+			t.Errorf("parseFlag(%q) = %v, %v; want on", v, on, err)
+		}
+	}
+	for _, v := range []string{"", "0", "false", "FALSE", "no", "No", "off", "OFF"} {
+		if on, err := parseFlag("X", v); on || err != nil {
+			t.Errorf("parseFlag(%q) = %v, %v; want off", v, on, err)
+		}
+	}
+	for _, v := range []string{"2", "y", "n", " 1", "enabled", "-1"} {
+		if _, err := parseFlag("X", v); err == nil {
+			t.Errorf("parseFlag(%q): no error", v)
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	s, err := Load(env{"TASKRUNNER_QUIET": "yes", "TASKRUNNER_AWS_SECRET_KEY": "hunter2", "TASKRUNNER_KILL_GRACE": "2.5",
+		"GITHUB_APP_PRIVATE_KEY": ""}.lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, set := range s.List() {
+		got[set.Name] = set.String()
+	}
+	want := map[string]string{
+		"TASKRUNNER_QUIET":                 "TASKRUNNER_QUIET=on # environment",
+		"TASKRUNNER_DEBUG":                 "TASKRUNNER_DEBUG=off # default",
+		"TASKRUNNER_AWS_SECRET_KEY":        "TASKRUNNER_AWS_SECRET_KEY='(set)' # environment",
+		"TASKRUNNER_AWS_ACCESS_KEY":        "TASKRUNNER_AWS_ACCESS_KEY='' # default",
+		"GITHUB_APP_PRIVATE_KEY":           "GITHUB_APP_PRIVATE_KEY='' # environment",
+		"TASKRUNNER_KILL_GRACE":            "TASKRUNNER_KILL_GRACE=2.5 # environment",
+		"TASKRUNNER_OUTPUT_STREAM_TIMEOUT": "TASKRUNNER_OUTPUT_STREAM_TIMEOUT=5 # default",
+		"TASKRUNNER_REMOTE_CACHE_PREFIX":   "TASKRUNNER_REMOTE_CACHE_PREFIX=taskrunner/ # default",
+	}
+	for name, line := range want {
+		if got[name] != line {
+			t.Errorf("%s: got %q, want %q", name, got[name], line)
+		}
+	}
+	if len(got) != len(Vars) {
+		t.Errorf("%d settings listed, want %d", len(got), len(Vars))
 	}
 }

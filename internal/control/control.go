@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/taskrunner/taskrunner/internal/pipe"
 )
@@ -152,4 +153,24 @@ func describeJSONError(err error) string {
 		return "expected a JSON array of strings, like [\"snapshot\",\"input.txt\"]"
 	}
 	return err.Error()
+}
+
+// PrintReply is a reply that prints text on the calling shell's stdout and
+// lets the script go on: one line, however many text holds.
+func PrintReply(text string) string {
+	var b strings.Builder
+	b.WriteString("printf %s $'")
+	for _, r := range text {
+		switch {
+		case r == '\\' || r == '\'':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteString("'")
+	return b.String()
 }

@@ -360,3 +360,19 @@ func TestUnquote(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintReply(t *testing.T) {
+	for _, text := range []string{"", "one line\n", "a 'quoted' \\ word\n\tand $HOME `x` \"y\"\nno end", "ünïcode\r\n"} {
+		reply := PrintReply(text)
+		if strings.Contains(reply, "\n") {
+			t.Errorf("PrintReply(%q) spans lines: %q", text, reply)
+		}
+		got, err := exec.Command("bash", "-c", `eval "$1"`, "bash", reply).Output()
+		if err != nil {
+			t.Fatalf("bash: %v", err)
+		}
+		if string(got) != text {
+			t.Errorf("PrintReply(%q) printed %q", text, got)
+		}
+	}
+}

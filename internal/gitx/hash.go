@@ -208,7 +208,7 @@ func addError(err error, pathspecs []string, top string) error {
 			return pe(namedPath(line, pathspecs, "'", "' is outside repository at '"), "is outside the repository "+top)
 		case strings.HasPrefix(line, "The following paths are ignored by") && i+1 < len(lines):
 			// git names the file relative to the repository root.
-			return pe(lines[i+1], "is ignored by .gitignore")
+			return pe(lines[i+1], `is ignored by .gitignore; to make it an input, hash it: --raw "$(sha256sum `+lines[i+1]+`)"`)
 		}
 	}
 	return err

@@ -336,8 +336,8 @@ func TestHashInputsErrors(t *testing.T) {
 		{"no match in subdirectory", "sub", []string{"nope"}, `input "nope" matches no file`, "nope"},
 		{"outside", "", []string{"../x"}, `input "../x" is outside the repository ` + dir, "../x"},
 		{"outside from subdirectory", "sub", []string{"../../x"}, `input "../../x" is outside the repository ` + dir, "../../x"},
-		{"ignored", "", []string{"x.log"}, `input "x.log" is ignored by .gitignore`, "x.log"},
-		{"ignored in subdirectory", "sub", []string{"z.txt", "y.log"}, `input "sub/y.log" is ignored by .gitignore`, "sub/y.log"},
+		{"ignored", "", []string{"x.log"}, `input "x.log" is ignored by .gitignore; to make it an input, hash it: --raw "$(sha256sum x.log)"`, "x.log"},
+		{"ignored in subdirectory", "sub", []string{"z.txt", "y.log"}, `input "sub/y.log" is ignored by .gitignore; to make it an input, hash it: --raw "$(sha256sum sub/y.log)"`, "sub/y.log"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -128,6 +128,9 @@ func (r *run) postUnpack(command string) (int, error) {
 type handler struct{ r *run }
 
 func (h handler) Snapshot(args []string) string {
+	if snapshot.HelpRequested(args) {
+		return control.PrintReply(snapshot.Usage)
+	}
 	v, err := h.r.snap.Decide(h.r.ctx, args)
 	if err == nil {
 		err = h.r.postDecision(v)

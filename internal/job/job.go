@@ -250,6 +250,7 @@ func (r *run) setUp() error {
 		Name:             r.opt.Name,
 		Dir:              wd,
 		Force:            r.opt.Force,
+		Argv:             r.opt.Argv,
 		Toplevel:         r.settings.Toplevel(),
 		PrimeCacheMode:   r.settings.PrimeCacheMode,
 		State:            r.state,

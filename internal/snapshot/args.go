@@ -18,6 +18,11 @@ type Args struct {
 	// Cmds are the post-unpack commands, run with `sh -c`.
 	Cmds []string
 
+	// WithCommand adds Command, the task's own command line, to the inputs.
+	WithCommand bool
+	// Command is the task's argv, set by the job when WithCommand is.
+	Command []string
+
 	FuzzyCache   bool
 	CacheSuccess bool
 	CommitStatus bool
@@ -28,7 +33,7 @@ type Args struct {
 }
 
 // HasInputs reports whether the call declared any input.
-func (a *Args) HasInputs() bool { return len(a.Inputs) > 0 || len(a.Raw) > 0 }
+func (a *Args) HasInputs() bool { return len(a.Inputs) > 0 || len(a.Raw) > 0 || a.WithCommand }
 
 // RemoteCache reports whether the remote cache applies to the task.
 func (a *Args) RemoteCache() bool { return len(a.Outputs) > 0 || a.CacheSuccess }
@@ -45,7 +50,7 @@ func (e *OptionError) Error() string {
 
 // ParseArgs parses the arguments of snapshot:
 //
-//	snapshot [INPUT...] [--raw STRING]... [-n|--unskippable] [-l|--long-running]
+//	snapshot [INPUT...] [--raw STRING]... [--with-command] [-n|--unskippable] [-l|--long-running]
 //	         [--fuzzy-cache] [--cache-success] [--cache-root DIR] [--cache-version V]
 //	         [--commit-status] [-o|--outputs OUTPUT... [-c|--cmd SHELL]...]
 //
@@ -90,6 +95,8 @@ func ParseArgs(args []string) (*Args, error) {
 			v, err = value()
 			a.Raw = append(a.Raw, v)
 		case "-n", "--unskippable", "-l", "--long-running":
+		case "--with-command":
+			a.WithCommand = true
 		case "--fuzzy-cache":
 			a.FuzzyCache = true
 		case "--cache-success":
@@ -126,6 +133,46 @@ func takesValue(name string) bool {
 	switch name {
 	case "--raw", "--cache-root", "--cache-version", "--cmd":
 		return true
+	}
+	return false
+}
+
+// Usage is what `snapshot --help` prints.
+const Usage = `Usage: snapshot [INPUT...] [--raw STRING]... [--with-command] [-o|--outputs OUTPUT... [-c|--cmd SHELL]...]
+                [--fuzzy-cache] [--cache-success] [--cache-root DIR] [--cache-version V]
+                [--commit-status] [-n] [-l]
+
+Declares the task's inputs: when their hash equals the one saved at the
+task's last success, the script ends here with status 0; otherwise it goes
+on, and the hash is saved if the task succeeds. Call it once per task.
+
+  INPUT               git pathspec (file, folder, glob) relative to the
+                      current directory; ignored files are not inputs
+  --raw STRING        a string input: a tool's version, or the hash of a
+                      gitignored file (--raw "$(sha256sum file)")
+  --with-command      the task's command line is an input too: editing an
+                      inline script (bash -c '...') runs the task again
+  -o, --outputs       the words after it are outputs, for the remote cache
+  -c, --cmd SHELL     after --outputs: run SHELL after a run or a restore
+  --fuzzy-cache       restore the latest outputs of the branch when missing
+  --cache-success     use the remote cache even without outputs
+  --cache-root DIR    root of the cache archive
+  --cache-version V   part of the archive's name
+  --commit-status     report the task as a GitHub commit status
+  -n, -l              accepted, for the old tool's scripts; do nothing
+  -h, --help          show this help; the script goes on
+`
+
+// HelpRequested reports whether a snapshot call asks for its usage: -h or
+// --help among its options, before any "--". Such a call declares nothing.
+func HelpRequested(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "--help":
+			return true
+		}
 	}
 	return false
 }

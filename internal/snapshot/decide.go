@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -45,6 +46,8 @@ type Job struct {
 	Dir      string
 	Force    bool
 	Toplevel bool
+	// Argv is the task's command line, an input with --with-command.
+	Argv []string
 	// PrimeCacheMode skips every task whose inputs changed, to save its
 	// hash (and upload its outputs) without running it.
 	PrimeCacheMode bool
@@ -124,7 +127,24 @@ func hashInput(ctx context.Context, dir string, a *Args, debug func(string)) (in
 			return "", "", err
 		}
 	}
-	return listing + strings.Join(a.Raw, "\n"), listing, nil
+	input = listing + strings.Join(a.Raw, "\n")
+	if a.WithCommand {
+		input += commandInput(a.Command)
+	}
+	return input, listing, nil
+}
+
+// commandInput is the part of the hash input that --with-command adds: a
+// line holding the task's argv, each word Go-quoted, so that every byte of
+// every word counts and no two command lines read the same.
+func commandInput(argv []string) string {
+	var b strings.Builder
+	b.WriteString("\ncommand:")
+	for _, w := range argv {
+		b.WriteByte(' ')
+		b.WriteString(strconv.Quote(w))
+	}
+	return b.String()
 }
 
 // Decide handles one snapshot call. Once ctx is cancelled (a stop signal)
@@ -140,6 +160,9 @@ func (j *Job) Decide(ctx context.Context, rawArgs []string) (Verdict, error) {
 	a, err := ParseArgs(rawArgs)
 	if err != nil {
 		return Verdict{}, err
+	}
+	if a.WithCommand {
+		a.Command = j.Argv
 	}
 	j.args = a
 	if j.out, err = j.outputs(a); err != nil {

@@ -62,12 +62,18 @@ func TestHashInput(t *testing.T) {
 		// The raw inputs follow the listing directly, with no separator.
 		{"inputs and raw", []string{"input.txt", "--raw", "v1", "--raw", "v2"}, listing + "v1\nv2"},
 		{"raw only", []string{"--raw", "a", "--raw", "", "--raw", "b\n"}, "a\n\nb\n"},
+		{"command only", []string{"--with-command"}, "\ncommand: \"bash\" \"-c\" \"echo 'a b'\\n\\xff\""},
+		{"inputs, raw and command", []string{"input.txt", "--raw", "v1", "--with-command"},
+			listing + "v1\ncommand: \"bash\" \"-c\" \"echo 'a b'\\n\\xff\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a, err := ParseArgs(tt.args)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if a.WithCommand {
+				a.Command = []string{"bash", "-c", "echo 'a b'\n\xff"}
 			}
 			got, _, err := HashInput(context.Background(), dir, a)
 			if err != nil {
