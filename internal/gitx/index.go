@@ -1,6 +1,7 @@
 package gitx
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -78,6 +79,9 @@ func readIndex(name string) (*gitIndex, error) {
 	}
 	n := int(binary.BigEndian.Uint32(b[8:12]))
 	body := b[:len(b)-hashLen]
+	// One string for the whole index: names below are slices of it, not
+	// one allocation each (a large repository has 100,000 entries).
+	text := string(body)
 	off := 12
 	prev := ""
 	idx.entries = make([]indexEntry, 0, n)
@@ -134,7 +138,7 @@ func readIndex(name string) (*gitIndex, error) {
 			if l := int(flags & flagNameMask); l < flagNameMask && l != end-off {
 				return nil, unsure("index entry name is corrupt")
 			}
-			e.path = string(body[off:end])
+			e.path = text[off:end]
 			// Entries are padded with 1 to 8 NULs to a multiple of 8.
 			off = start + (end-start+8)&^7
 			if off > len(body) {
@@ -179,10 +183,8 @@ func readIndex(name string) (*gitIndex, error) {
 }
 
 func indexByte(b []byte, from int) int {
-	for i := from; i < len(b); i++ {
-		if b[i] == 0 {
-			return i
-		}
+	if i := bytes.IndexByte(b[from:], 0); i >= 0 {
+		return from + i
 	}
 	return -1
 }

@@ -106,7 +106,6 @@ type listed struct {
 type inproc struct {
 	top      string
 	idx      *gitIndex
-	tracked  map[string]*indexEntry
 	set      hashSettings
 	ex       *excludes
 	specs    []spec
@@ -170,7 +169,7 @@ func hashInProcess(dir string, pathspecs []string) (string, error) {
 	}
 	h := &inproc{top: top, idx: idx, set: set, specs: specs,
 		realDirs: map[string]bool{}, matched: make([]bool, len(specs)), seen: map[string]bool{},
-		tracked: make(map[string]*indexEntry)}
+	}
 	h.ex = &excludes{top: top, dirs: map[string]ignoreList{}, ignored: map[string]bool{}}
 	for _, f := range []string{filepath.Join(common, "info", "exclude"), set.excludesFile} {
 		if f == "" {
@@ -253,13 +252,19 @@ func (h *inproc) matchAll(name string) bool {
 	return any
 }
 
+// isTracked reports whether the index has an entry at p. The entries are in
+// path order (readIndex checks it), so a binary search finds it without a
+// map of every entry.
+func (h *inproc) isTracked(p string) bool {
+	entries := h.idx.entries
+	i := sort.Search(len(entries), func(i int) bool { return entries[i].path >= p })
+	return i < len(entries) && entries[i].path == p
+}
+
 // addTracked lists the index entries the specs match, as `git add --all`
 // leaves them: updated from the work tree, or gone when deleted.
 func (h *inproc) addTracked() error {
 	entries := h.idx.entries
-	for i := range entries {
-		h.tracked[entries[i].path] = &entries[i]
-	}
 	for _, r := range h.ranges() {
 		for i := r[0]; i < r[1]; i++ {
 			e := &entries[i]
@@ -574,7 +579,7 @@ func (h *inproc) walk(d string) error {
 // addFile lists p if it is an untracked, not ignored file that a spec
 // matches.
 func (h *inproc) addFile(p string, fi fs.FileInfo) error {
-	if _, ok := h.tracked[p]; ok || h.seen[p] {
+	if h.isTracked(p) || h.seen[p] {
 		return nil
 	}
 	if !fi.Mode().IsRegular() && fi.Mode()&fs.ModeSymlink == 0 {
