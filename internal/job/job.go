@@ -197,6 +197,7 @@ func (r *run) run() (int, error) {
 		r.closeWaitOutput(false)
 		return 0, err
 	} else if ok {
+		r.warnReused()
 		r.closeWaitOutput(status != 0)
 		r.recordJob(status, OutcomeAlreadyDone)
 		return status, nil
@@ -222,6 +223,10 @@ func (r *run) run() (int, error) {
 	// >/dev/full`; the task's own failure keeps its status.
 	if r.out.Err() != nil && status == 0 {
 		status = 1
+	}
+	// The command first: a job that has a result has its command.
+	if err := r.state.SaveCommand(r.buildID, name, quoteArgv(r.opt.Argv)); err != nil {
+		status = r.fail(status, fmt.Errorf("cannot record the command: %w", err))
 	}
 	if err := r.state.SaveResult(r.buildID, name, status); err != nil {
 		status = r.fail(status, fmt.Errorf("cannot record the result: %w", err))
