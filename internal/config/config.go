@@ -59,6 +59,12 @@ type Settings struct {
 	// KeepBuilds is TASKRUNNER_KEEP_BUILDS, default 50: the toplevel
 	// removes older builds from the state directory; 0 keeps them all.
 	KeepBuilds int
+	// Color is TASKRUNNER_COLOR: ColorAuto (the default), ColorAlways or
+	// ColorNever.
+	Color string
+	// NoColor is NO_COLOR set to anything but the empty string
+	// (https://no-color.org): no colour, unless TASKRUNNER_COLOR=always.
+	NoColor bool
 
 	// GitHub holds the GitHub App settings.
 	GitHub GitHub
@@ -126,6 +132,26 @@ type Inherited struct {
 	ResponsePipe int
 	// Jobs are the jobs this taskrunner runs under, outermost first.
 	Jobs []string
+}
+
+// The values of TASKRUNNER_COLOR.
+const (
+	ColorAuto   = "auto"   // colour on the toplevel's streams that are terminals
+	ColorAlways = "always" // colour wherever the lines go, for CI logs that render it
+	ColorNever  = "never"  // no colour
+)
+
+// Colored reports whether lines written to one of the toplevel's streams
+// get colour, given whether that stream is a terminal. A file or a pipe
+// gets the same bytes as without colour, unless colour is forced.
+func (s *Settings) Colored(terminal bool) bool {
+	switch s.Color {
+	case ColorAlways:
+		return true
+	case ColorNever:
+		return false
+	}
+	return terminal && !s.NoColor
 }
 
 // SettingError is a variable with a value taskrunner cannot use.
@@ -225,6 +251,15 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		}
 		s.GitHub.RefreshThreshold = time.Duration(secs * float64(time.Second))
 	}
+	s.Color = strings.ToLower(get("TASKRUNNER_COLOR"))
+	switch s.Color {
+	case "":
+		s.Color = ColorAuto
+	case ColorAuto, ColorAlways, ColorNever:
+	default:
+		return nil, &SettingError{"TASKRUNNER_COLOR", get("TASKRUNNER_COLOR"), "auto, always or never"}
+	}
+	s.NoColor = get("NO_COLOR") != ""
 	s.KeepBuilds = 50
 	if v := get("TASKRUNNER_KEEP_BUILDS"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -162,6 +162,8 @@ func TestLoadErrors(t *testing.T) {
 		{"flag neither on nor off", env{"TASKRUNNER_SAVE_REMOTE_CACHE": "ture"}, "TASKRUNNER_SAVE_REMOTE_CACHE",
 			`TASKRUNNER_SAVE_REMOTE_CACHE="ture" is not on or off (1, true, yes, on; or 0, false, no, off, empty; in any case)`},
 		{"flag 2", env{"TASKRUNNER_DEBUG": "2"}, "TASKRUNNER_DEBUG", ""},
+		{"colour neither auto, always nor never", env{"TASKRUNNER_COLOR": "yes"}, "TASKRUNNER_COLOR",
+			`TASKRUNNER_COLOR="yes" is not auto, always or never`},
 		{"build id with a slash", env{EnvBuildID: "a/b", fds.EnvToplevelStdout: "3", fds.EnvToplevelStderr: "4"}, EnvBuildID, ""},
 		{"build id ..", env{EnvBuildID: "..", fds.EnvToplevelStdout: "3", fds.EnvToplevelStderr: "4"}, EnvBuildID, ""},
 		{"stdout not a number", sub(env{fds.EnvToplevelStdout: "abc"}), fds.EnvToplevelStdout,
@@ -185,6 +187,33 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("error %q, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestColored(t *testing.T) {
+	tests := []struct {
+		env                 env
+		onTerminal, onFiles bool
+	}{
+		{env{}, true, false},
+		{env{"TASKRUNNER_COLOR": "auto"}, true, false},
+		{env{"NO_COLOR": "1"}, false, false},
+		{env{"NO_COLOR": ""}, true, false}, // empty is unset, as no-color.org says
+		{env{"TASKRUNNER_COLOR": "never"}, false, false},
+		{env{"TASKRUNNER_COLOR": "Always"}, true, true},
+		{env{"TASKRUNNER_COLOR": "always", "NO_COLOR": "1"}, true, true},
+	}
+	for _, tt := range tests {
+		s, err := Load(tt.env.lookup)
+		if err != nil {
+			t.Fatalf("Load(%v): %v", tt.env, err)
+		}
+		if got := s.Colored(true); got != tt.onTerminal {
+			t.Errorf("%v: Colored(terminal) = %v, want %v", tt.env, got, tt.onTerminal)
+		}
+		if got := s.Colored(false); got != tt.onFiles {
+			t.Errorf("%v: Colored(file or pipe) = %v, want %v", tt.env, got, tt.onFiles)
+		}
 	}
 }
 

@@ -41,6 +41,8 @@ var Vars = []Var{
 	{Name: "TASKRUNNER_LOG_INFO", Help: "on: show info lines", value: func(s *Settings) string { return onOff(s.LogInfo) }},
 	{Name: "TASKRUNNER_DEBUG", Help: "on: show debug lines", value: func(s *Settings) string { return onOff(s.Debug) }},
 	{Name: "TASKRUNNER_DISABLE_TIMESTAMPS", Help: "on: no time at the start of lines", value: func(s *Settings) string { return onOff(!s.Timestamps) }},
+	{Name: "TASKRUNNER_COLOR", Help: "auto: colour on a terminal; always; never", value: func(s *Settings) string { return s.Color }},
+	{Name: "NO_COLOR", Help: "not empty: no colour (unless TASKRUNNER_COLOR=always)", value: func(s *Settings) string { return noColor(s.NoColor) }},
 	{Name: "TASKRUNNER_QUIET", Help: "on: show a task's lines only if it fails", value: func(s *Settings) string { return onOff(s.Quiet) }},
 	{Name: "TASKRUNNER_OUTPUT_STREAM_TIMEOUT", Help: "seconds to wait for a task's output to close", value: func(s *Settings) string { return seconds(s.DrainTimeout) }},
 	{Name: "TASKRUNNER_KILL_GRACE", Help: "seconds a stopped task has before SIGKILL", value: func(s *Settings) string { return seconds(s.KillGrace) }},
@@ -79,6 +81,14 @@ func onOff(on bool) string {
 		return "on"
 	}
 	return "off"
+}
+
+// noColor spells NO_COLOR's effect: it takes no values, only set or not.
+func noColor(on bool) string {
+	if on {
+		return "1"
+	}
+	return ""
 }
 
 func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) }

@@ -197,6 +197,7 @@ func (r *run) run() (int, error) {
 		r.closeWaitOutput(false)
 		return 0, err
 	} else if ok {
+		r.warnReused()
 		r.closeWaitOutput(status != 0)
 		r.recordJob(status, OutcomeAlreadyDone)
 		return status, nil
@@ -222,6 +223,10 @@ func (r *run) run() (int, error) {
 	// >/dev/full`; the task's own failure keeps its status.
 	if r.out.Err() != nil && status == 0 {
 		status = 1
+	}
+	// The command first: a job that has a result has its command.
+	if err := r.state.SaveCommand(r.buildID, name, quoteArgv(r.opt.Argv)); err != nil {
+		status = r.fail(status, fmt.Errorf("cannot record the command: %w", err))
 	}
 	if err := r.state.SaveResult(r.buildID, name, status); err != nil {
 		status = r.fail(status, fmt.Errorf("cannot record the result: %w", err))
@@ -304,16 +309,25 @@ func (r *run) openOutput() error {
 	}
 	lock := output.NewWriteLock(r.state.Build(r.buildID))
 	r.stdout = output.NewSink(r.streams.stdout, lock)
+	// The toplevel's streams, which a nested job inherited: colour
+	// depends on them, not on the pipe this process writes its own to.
+	// Only auto without NO_COLOR needs to ask whether f is a terminal.
+	colored := func(f *os.File) bool {
+		s := r.settings
+		return s.Colored(s.Color == config.ColorAuto && !s.NoColor && output.IsTerminal(f))
+	}
 	r.out = output.NewJob(output.Options{
-		Job:        r.opt.Name,
-		Timestamps: r.settings.Timestamps,
-		ShowDebug:  r.settings.Debug,
-		ShowInfo:   r.settings.LogInfo,
-		Quiet:      r.settings.Quiet,
-		Stdout:     r.stdout,
-		Stderr:     output.NewSink(r.streams.stderr, lock),
-		Log:        logFile,
-		SpoolDir:   r.state.Build(r.buildID),
+		Job:         r.opt.Name,
+		Timestamps:  r.settings.Timestamps,
+		ShowDebug:   r.settings.Debug,
+		ShowInfo:    r.settings.LogInfo,
+		Quiet:       r.settings.Quiet,
+		Stdout:      r.stdout,
+		Stderr:      output.NewSink(r.streams.stderr, lock),
+		ColorStdout: colored(r.streams.stdout),
+		ColorStderr: colored(r.streams.stderr),
+		Log:         logFile,
+		SpoolDir:    r.state.Build(r.buildID),
 	})
 	return nil
 }

@@ -44,6 +44,10 @@ type Options struct {
 	Quiet      bool // hold the toplevel's lines back until the job ends
 	Stdout     *Sink
 	Stderr     *Sink
+	// ColorStdout and ColorStderr colour the lines written to that stream
+	// of the toplevel: the job's prefix in its colour, warn and error in
+	// theirs.
+	ColorStdout, ColorStderr bool
 	// Log receives every line of the job; nil for none.
 	Log io.WriteCloser
 	// SpoolDir holds the quiet-mode spool file.
@@ -109,6 +113,11 @@ func (j *Job) emit(s Stream, lines []byte) {
 
 	ts := j.stamp()
 	show := j.visible(s)
+	// Quiet mode holds every line for the toplevel's stderr.
+	to := Stderr
+	if s == Stdout && !j.opt.Quiet {
+		to = Stdout
+	}
 	j.top, j.log = j.top[:0], j.log[:0]
 	for len(lines) > 0 {
 		i := bytes.IndexByte(lines, '\n')
@@ -118,21 +127,18 @@ func (j *Job) emit(s Stream, lines []byte) {
 			j.log = appendLog(j.log, ts, s, line)
 		}
 		if show {
-			j.top = j.appendTop(j.top, ts, s, line)
+			j.top = j.appendTop(j.top, to, ts, s, line)
 		}
 	}
 	j.writeLog(j.log)
 	if len(j.top) == 0 {
 		return
 	}
-	switch {
-	case j.opt.Quiet:
+	if j.opt.Quiet {
 		j.hold(j.top)
-	case s == Stdout:
-		j.write(Stdout, j.top)
-	default:
-		j.write(Stderr, j.top)
+		return
 	}
+	j.write(to, j.top)
 }
 
 // stamp is the timestamp that starts a line now, or nil.
@@ -143,15 +149,41 @@ func (j *Job) stamp() []byte {
 	return j.opt.Now().UTC().AppendFormat(make([]byte, 0, 9), "15:04:05 ")
 }
 
-// appendTop appends line as the toplevel shows it: `[<job>] <stream> | <line>`.
-func (j *Job) appendTop(b, ts []byte, s Stream, line []byte) []byte {
+// appendTop appends line as the toplevel's stream to shows it: `[<job>]
+// <stream> | <line>`, coloured when to is.
+func (j *Job) appendTop(b []byte, to Stream, ts []byte, s Stream, line []byte) []byte {
 	b = append(b, ts...)
+	if !j.colored(to) {
+		b = append(b, '[')
+		b = append(b, j.opt.Job...)
+		b = append(b, "] "...)
+		b = append(b, streamNames[s]...)
+		b = append(b, " | "...)
+		return append(b, line...)
+	}
+	b = append(b, jobColor(j.opt.Job)...)
 	b = append(b, '[')
 	b = append(b, j.opt.Job...)
-	b = append(b, "] "...)
-	b = append(b, streamNames[s]...)
+	b = append(b, ']')
+	b = append(b, reset...)
+	b = append(b, ' ')
+	if c := streamColor(s); c != "" {
+		b = append(b, c...)
+		b = append(b, streamNames[s]...)
+		b = append(b, reset...)
+	} else {
+		b = append(b, streamNames[s]...)
+	}
 	b = append(b, " | "...)
 	return append(b, line...)
+}
+
+// colored reports whether lines for the toplevel's stream to get colour.
+func (j *Job) colored(to Stream) bool {
+	if to == Stdout {
+		return j.opt.ColorStdout
+	}
+	return j.opt.ColorStderr
 }
 
 // appendLog appends line as the log has it: `<stream> | <line>`.
@@ -211,7 +243,7 @@ func (j *Job) fail(err error) {
 	j.writeLog(appendLog(nil, ts, Error, line))
 	for _, s := range []Stream{Stderr, Stdout} {
 		if j.works(s) {
-			j.write(s, j.appendTop(nil, ts, Error, line))
+			j.write(s, j.appendTop(nil, s, ts, Error, line))
 		}
 		if j.works(s) {
 			return

@@ -72,7 +72,7 @@ func (d Dir) NewBuild(t time.Time) (id string, release func(), err error) {
 	if err != nil {
 		return "", nil, unusable(builds, err)
 	}
-	for _, sub := range []string{"logs", "results"} {
+	for _, sub := range []string{"logs", "results", "commands"} {
 		if err := mkdir(filepath.Join(tmp, sub)); err != nil {
 			os.RemoveAll(tmp)
 			return "", nil, err

@@ -7,6 +7,7 @@
 //	hash/<job>.hash                  the inputs of the job's last success
 //	builds/<build-id>/logs/<job>.log the job's log for that build
 //	builds/<build-id>/results/<job>  the job's exit status in that build
+//	builds/<build-id>/commands/<job> the command the job ran in that build
 //	builds/<build-id>/watchdog.sock  the socket of the build's watchdog
 //
 // Only folders of builds/ whose names parse as build ids are builds
@@ -117,6 +118,34 @@ func (d Dir) SaveResult(id, job string, status int) error {
 	// The temporary file is in the build's folder, not in results/, where
 	// any name could be a job's.
 	return writeAtomic(d.Build(id), d.resultPath(id, job), []byte(strconv.Itoa(status)), 0o644)
+}
+
+func (d Dir) commandPath(id, job string) string {
+	return filepath.Join(d.Build(id), "commands", job)
+}
+
+// Command returns the command job ran in build id, as SaveCommand saved
+// it, and whether it has one: a build of an older taskrunner has none.
+func (d Dir) Command(id, job string) (string, bool, error) {
+	b, err := os.ReadFile(d.commandPath(id, job))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return strings.TrimSuffix(string(b), "\n"), true, nil
+}
+
+// SaveCommand records the command job ran in build id, one line of text,
+// beside its result: the result file stays a bare exit status, which the
+// tool taskrunner succeeds reads too.
+func (d Dir) SaveCommand(id, job, command string) error {
+	dir := filepath.Dir(d.commandPath(id, job))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return writeAtomic(d.Build(id), d.commandPath(id, job), []byte(command+"\n"), 0o644)
 }
 
 // writeAtomic replaces path with data so that no reader sees a torn file:

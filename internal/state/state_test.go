@@ -203,6 +203,44 @@ func TestResult(t *testing.T) {
 	}
 }
 
+func TestCommand(t *testing.T) {
+	d := newDir(t)
+	id, release, err := d.NewBuild(time.Date(2026, 11, 29, 16, 40, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if c, ok, err := d.Command(id, "gen"); c != "" || ok || err != nil {
+		t.Errorf("Command before any = %q, %v, %v; want \"\", false, nil", c, ok, err)
+	}
+	for _, cmd := range []string{"make gen", "bash -c 'echo a; echo b'"} {
+		if err := d.SaveCommand(id, "gen", cmd); err != nil {
+			t.Fatal(err)
+		}
+		if c, ok, err := d.Command(id, "gen"); c != cmd || !ok || err != nil {
+			t.Errorf("Command = %q, %v, %v; want %q, true, nil", c, ok, err, cmd)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(d.Build(id), "commands", "gen"))
+	if err != nil || string(b) != "bash -c 'echo a; echo b'\n" {
+		t.Errorf("command file holds %q (%v)", b, err)
+	}
+	// A build whose folder has no commands/ (an older taskrunner's) gets one.
+	if err := os.RemoveAll(filepath.Join(d.Build(id), "commands")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SaveCommand(id, "gen", "true"); err != nil {
+		t.Errorf("SaveCommand without commands/: %v", err)
+	}
+	// The result file stays a bare exit status.
+	if err := d.SaveResult(id, "gen", 0); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(d.Build(id), "results", "gen")); string(b) != "0" {
+		t.Errorf("result file holds %q, want \"0\"", b)
+	}
+}
+
 func TestValidJobName(t *testing.T) {
 	for _, name := range []string{"build", "a.b", "my task", "-x", "..x", "ünï", "job:1"} {
 		if err := ValidJobName(name); err != nil {
