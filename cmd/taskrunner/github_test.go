@@ -22,7 +22,7 @@ type fakeGitHubKey struct{}
 // App settings at it. Commit statuses stay off until the script sets
 // TASKRUNNER_ENABLE_COMMIT_STATUS=1.
 func setupGitHub(env *testscript.Env) error {
-	f := &fakeGitHub{srv: githubtest.New()}
+	f := &fakeGitHub{srv: githubtest.New(githubtest.WithBearerOnly())}
 	env.Values[fakeGitHubKey{}] = f
 	env.Defer(func() { f.srv.Close() })
 	env.Setenv("GITHUB_API_URL", f.srv.URL)
@@ -62,7 +62,7 @@ func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 	f := ts.Value(fakeGitHubKey{}).(*fakeGitHub)
 	switch args[0] {
 	case "restart":
-		var opts []githubtest.Option
+		opts := []githubtest.Option{githubtest.WithBearerOnly()}
 		for _, a := range args[1:] {
 			k, v, _ := strings.Cut(a, "=")
 			d, err := time.ParseDuration(v)

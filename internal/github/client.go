@@ -152,7 +152,7 @@ func (c *Client) call(ctx context.Context, call, method, u string, body []byte) 
 				return nil, fmt.Errorf("github: %s: %w", call, err)
 			}
 			setHeaders(req)
-			req.Header.Set("Authorization", "token "+tok)
+			req.Header.Set("Authorization", "Bearer "+tok)
 			if body != nil {
 				req.Header.Set("Content-Type", "application/json")
 			}

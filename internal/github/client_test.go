@@ -70,8 +70,8 @@ func TestCreateAndListStatuses(t *testing.T) {
 		if call.Path == "/repos/acme/widgets/commits/"+sha+"/statuses" && !strings.Contains(call.Query, "per_page=100") {
 			t.Errorf("listing without per_page=100: %v?%s", call, call.Query)
 		}
-		if strings.HasPrefix(call.Path, "/repos/") && call.Auth != githubtest.AuthToken {
-			t.Errorf("%v did not authenticate with the installation token", call)
+		if strings.HasPrefix(call.Path, "/repos/") && (call.Auth != githubtest.AuthToken || call.Header.Get("Authorization") != "Bearer [redacted]") {
+			t.Errorf("%v did not authenticate with the installation token as Bearer: %q", call, call.Header.Get("Authorization"))
 		}
 		if call.Header.Get("User-Agent") != "taskrunner" || call.Header.Get("X-GitHub-Api-Version") != "2022-11-28" {
 			t.Errorf("%v lacks the API headers: %v", call, call.Header)

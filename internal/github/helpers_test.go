@@ -30,7 +30,7 @@ type env struct {
 
 func newEnv(t testing.TB, threshold time.Duration, opts ...githubtest.Option) *env {
 	t.Helper()
-	srv := githubtest.New(opts...)
+	srv := githubtest.New(append([]githubtest.Option{githubtest.WithBearerOnly()}, opts...)...)
 	t.Cleanup(srv.Close)
 	e := &env{t: t, srv: srv, dir: t.TempDir()}
 	e.cfg = config.GitHub{

@@ -78,6 +78,7 @@ type Server struct {
 	installations map[int64]bool
 	lifetime      time.Duration
 	skew          time.Duration
+	bearerOnly    bool
 	delay         time.Duration
 	tokens        map[string]*token // by token value
 	minted        []string          // token values in mint order
@@ -122,6 +123,14 @@ func WithTokenLifetime(d time.Duration) Option {
 // and requests in those 5 s get 401 Bad credentials.
 func WithExpirySkew(d time.Duration) Option {
 	return func(s *Server) { s.skew = d }
+}
+
+// WithBearerOnly makes the server refuse installation tokens sent with the
+// "token" scheme, 401 Bad credentials, as the test servers written for the
+// tool taskrunner succeeds do. GitHub itself takes both "token" and
+// "Bearer"; its documentation uses "Bearer".
+func WithBearerOnly() Option {
+	return func(s *Server) { s.bearerOnly = true }
 }
 
 // New starts a fake GitHub API on 127.0.0.1. Call Close when done, usually

@@ -250,11 +250,11 @@ func (s *Server) authenticate(r *http.Request) (mint, status int, msg string) {
 		return 0, http.StatusUnauthorized, msgRequiresAuth
 	}
 	scheme, cred, _ := strings.Cut(h, " ")
-	if !strings.EqualFold(scheme, "token") && !strings.EqualFold(scheme, "bearer") {
-		return 0, http.StatusUnauthorized, msgBadCredentials
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !strings.EqualFold(scheme, "bearer") && (s.bearerOnly || !strings.EqualFold(scheme, "token")) {
+		return 0, http.StatusUnauthorized, msgBadCredentials
+	}
 	t, ok := s.tokens[strings.TrimSpace(cred)]
 	if !ok {
 		return 0, http.StatusUnauthorized, msgBadCredentials
