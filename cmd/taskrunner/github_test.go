@@ -46,7 +46,7 @@ func setupGitHub(env *testscript.Env) error {
 //	github waitfaults                    wait (at most 20 s) until every armed fault or delay
 //	                                     has met its requests
 //	github reply MATCH STATUS BODY       the next matching request answers STATUS with BODY
-//	github statuses FILE                 write HEAD's statuses, newest first, to FILE
+//	github statuses FILE [SHA]           write HEAD's (or SHA's) statuses, newest first, to FILE
 //	github calls FILE                    write every request received to FILE, one a line:
 //	                                     "POST /repos/acme/widgets/statuses/HEAD 201 token#1"
 //	                                     (HEAD's id written HEAD; token#N: the Nth minted token;
@@ -106,6 +106,9 @@ func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	case "statuses":
 		sha := head(ts)
+		if len(args) > 2 {
+			sha = args[2]
+		}
 		if sha == "" {
 			ts.Fatalf("github statuses: no git repository with a commit in $WORK")
 		}

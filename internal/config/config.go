@@ -83,6 +83,13 @@ type GitHub struct {
 	Repository string
 	// Actions is GITHUB_ACTIONS=true: new tokens are masked in the log.
 	Actions bool
+	// CommitSHA is TASKRUNNER_COMMIT_SHA: the commit statuses go on, when
+	// set, instead of the one found from the event or HEAD.
+	CommitSHA string
+	// EventName and EventPath are GITHUB_EVENT_NAME and GITHUB_EVENT_PATH:
+	// under GitHub Actions, the event that started the workflow and the
+	// file holding its payload.
+	EventName, EventPath string
 	// RefreshThreshold is TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS,
 	// default 300 s: a token with less left than this is renewed.
 	RefreshThreshold time.Duration
@@ -179,6 +186,9 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		Owner:            get("GITHUB_REPOSITORY_OWNER"),
 		Repository:       get("GITHUB_REPOSITORY"),
 		Actions:          get("GITHUB_ACTIONS") == "true",
+		CommitSHA:        strings.TrimSpace(get("TASKRUNNER_COMMIT_SHA")),
+		EventName:        get("GITHUB_EVENT_NAME"),
+		EventPath:        get("GITHUB_EVENT_PATH"),
 		RefreshThreshold: 300 * time.Second,
 	}
 	prefix, prefixSet := lookup("TASKRUNNER_REMOTE_CACHE_PREFIX")

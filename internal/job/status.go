@@ -5,19 +5,21 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/taskrunner/taskrunner/internal/config"
 	"github.com/taskrunner/taskrunner/internal/github"
-	"github.com/taskrunner/taskrunner/internal/gitx"
 	"github.com/taskrunner/taskrunner/internal/output"
 	"github.com/taskrunner/taskrunner/internal/snapshot"
 )
 
 // statuses posts the job's commit statuses (SPEC §8). The context of every
-// status is the job name; the commit is HEAD of the job's directory.
+// status is the job name; github.Commit says which commit they go on.
 type statuses struct {
 	client *github.Client
 	tokens *github.TokenSource
+	cfg    config.GitHub
 	name   string
 	dir    string
+	debug  func(string)
 
 	once   sync.Once
 	sha    string
@@ -43,11 +45,18 @@ func (r *run) newStatuses(ctx context.Context, dir string) (*statuses, error) {
 			return nil, err
 		}
 	}
-	return &statuses{client: client, tokens: tokens, name: r.opt.Name, dir: dir}, nil
+	debug := func(msg string) { r.out.Printf(output.Debug, "%s", msg) }
+	return &statuses{client: client, tokens: tokens, cfg: r.settings.GitHub, name: r.opt.Name, dir: dir, debug: debug}, nil
 }
 
 func (s *statuses) commit(ctx context.Context) (string, error) {
-	s.once.Do(func() { s.sha, s.shaErr = gitx.Head(ctx, s.dir) })
+	s.once.Do(func() {
+		var why string
+		s.sha, why, s.shaErr = github.Commit(ctx, s.cfg, s.dir)
+		if s.shaErr == nil {
+			s.debug(fmt.Sprintf("commit statuses go on %s (%s)", s.sha, why))
+		}
+	})
 	return s.sha, s.shaErr
 }
 
