@@ -51,13 +51,15 @@ func setupGitHub(env *testscript.Env) error {
 //	                                     "POST /repos/acme/widgets/statuses/HEAD 201 token#1"
 //	                                     (HEAD's id written HEAD; token#N: the Nth minted token;
 //	                                     "(fault)" when an injected fault answered)
+//	github issue VAR                     set VAR to a token the server knows but did not
+//	                                     mint, as Actions gives GITHUB_TOKEN
 //	github redact FILE...                rewrite the files with each minted token written
 //	                                     <token N>, so that cmp can check where tokens appear
 //	github nosecrets FILE...             no minted token, nor the key, appears in the files
 //	                                     (stdout and stderr name the last command's output)
 func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: github restart|mints|fail|clear|reply|ratelimit|delay|waitfaults|statuses|calls|redact|nosecrets ...")
+		ts.Fatalf("usage: github restart|mints|fail|clear|reply|ratelimit|delay|waitfaults|statuses|calls|issue|redact|nosecrets ...")
 	}
 	f := ts.Value(fakeGitHubKey{}).(*fakeGitHub)
 	switch args[0] {
@@ -128,6 +130,8 @@ func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 			fmt.Fprintln(&b, line)
 		}
 		ts.Check(writeFile(ts, arg(ts, args, 1), b.String()))
+	case "issue":
+		ts.Setenv(arg(ts, args, 1), f.srv.Issue())
 	case "redact":
 		tokens := f.srv.Tokens()
 		for _, name := range args[1:] {
@@ -135,10 +139,14 @@ func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 			for i, t := range tokens {
 				text = strings.ReplaceAll(text, t, fmt.Sprintf("<token %d>", i+1))
 			}
+			for _, t := range f.srv.Issued() {
+				text = strings.ReplaceAll(text, t, "<issued token>")
+			}
 			ts.Check(writeFile(ts, name, text))
 		}
 	case "nosecrets":
 		secrets := append(f.srv.Tokens(), f.srv.PrivateKeyPEM()[40:80])
+		secrets = append(secrets, f.srv.Issued()...)
 		for _, name := range args[1:] {
 			text := ts.ReadFile(name)
 			for _, s := range secrets {

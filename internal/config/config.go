@@ -83,6 +83,12 @@ type GitHub struct {
 	Repository string
 	// Actions is GITHUB_ACTIONS=true: new tokens are masked in the log.
 	Actions bool
+	// Token is GH_TOKEN, else GITHUB_TOKEN, and EnterpriseToken is
+	// GH_ENTERPRISE_TOKEN, else GITHUB_ENTERPRISE_TOKEN, as gh reads them: a
+	// fixed token, used when no App is set up. TokenVar and
+	// EnterpriseTokenVar name the variables they came from.
+	Token, TokenVar                     string
+	EnterpriseToken, EnterpriseTokenVar string
 	// CommitSHA is TASKRUNNER_COMMIT_SHA: the commit statuses go on, when
 	// set, instead of the one found from the event or HEAD.
 	CommitSHA string
@@ -190,6 +196,16 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		EventName:        get("GITHUB_EVENT_NAME"),
 		EventPath:        get("GITHUB_EVENT_PATH"),
 		RefreshThreshold: 300 * time.Second,
+	}
+	for _, name := range []string{"GITHUB_TOKEN", "GH_TOKEN"} {
+		if v := strings.TrimSpace(get(name)); v != "" {
+			s.GitHub.Token, s.GitHub.TokenVar = v, name
+		}
+	}
+	for _, name := range []string{"GITHUB_ENTERPRISE_TOKEN", "GH_ENTERPRISE_TOKEN"} {
+		if v := strings.TrimSpace(get(name)); v != "" {
+			s.GitHub.EnterpriseToken, s.GitHub.EnterpriseTokenVar = v, name
+		}
 	}
 	prefix, prefixSet := lookup("TASKRUNNER_REMOTE_CACHE_PREFIX")
 	if !prefixSet {

@@ -48,6 +48,7 @@ type Client struct {
 	Warn func(string)
 
 	owner, repo string
+	fixedVar    string // the variable of a fixed token, which no refresh replaces
 	tokens      Tokens
 	retry       retryPolicy
 }
@@ -55,7 +56,7 @@ type Client struct {
 // NewClient returns a client for app's repository that takes its tokens
 // from tokens.
 func NewClient(app *App, tokens Tokens) *Client {
-	return &Client{BaseURL: app.apiURL, owner: app.owner, repo: app.repo, tokens: tokens, retry: defaultRetry}
+	return &Client{BaseURL: app.apiURL, owner: app.owner, repo: app.repo, fixedVar: app.fixedVar, tokens: tokens, retry: defaultRetry}
 }
 
 // CreateStatus posts status s on the commit sha.
@@ -74,7 +75,7 @@ func (c *Client) CreateStatus(ctx context.Context, sha string, s Status) error {
 		return err
 	}
 	if r.status != http.StatusCreated && r.status != http.StatusOK {
-		return r.apiError(call)
+		return c.apiError(r, call)
 	}
 	return nil
 }
@@ -114,7 +115,7 @@ func (c *Client) eachStatus(ctx context.Context, sha string, f func(Status) bool
 			return err
 		}
 		if r.status != http.StatusOK {
-			return r.apiError(call)
+			return c.apiError(r, call)
 		}
 		var statuses []Status
 		if err := json.Unmarshal(r.body, &statuses); err != nil {
@@ -158,7 +159,7 @@ func (c *Client) call(ctx context.Context, call, method, u string, body []byte) 
 			}
 			return req, nil
 		})
-		if err != nil || r.status != http.StatusUnauthorized || refreshed {
+		if err != nil || r.status != http.StatusUnauthorized || refreshed || c.fixedVar != "" {
 			return r, err
 		}
 		if c.Warn != nil {
@@ -168,6 +169,16 @@ func (c *Client) call(ctx context.Context, call, method, u string, body []byte) 
 			return nil, err
 		}
 	}
+}
+
+// apiError describes a response the call does not accept. A fixed token
+// refused, or short of a permission, is the workflow's to fix.
+func (c *Client) apiError(r *response, call string) *APIError {
+	e := r.apiError(call)
+	if c.fixedVar != "" && (r.status == http.StatusUnauthorized || r.status == http.StatusForbidden || r.status == http.StatusNotFound) {
+		e.Hint = "check that " + c.fixedVar + " is valid for " + c.owner + "/" + c.repo + " and has the permission statuses: write"
+	}
+	return e
 }
 
 // newRequest is http.NewRequestWithContext without the typed-nil trap: a

@@ -85,8 +85,12 @@ func (s *TokenSource) httpClient() *http.Client {
 // Token returns an installation token with at least the refresh threshold
 // left, from memory, from the cache file or newly minted, in that order.
 // A token GitHub has just minted is returned even if its whole life is
-// shorter than the threshold.
+// shorter than the threshold. A fixed token (GITHUB_TOKEN, with no App set
+// up) is returned as it is.
 func (s *TokenSource) Token(ctx context.Context) (string, error) {
+	if s.app.fixed != "" {
+		return s.app.fixed, nil
+	}
 	if err := s.acquire(ctx); err != nil {
 		return "", err
 	}
@@ -105,6 +109,9 @@ func (s *TokenSource) Token(ctx context.Context) (string, error) {
 // process or in the cache file, while this one waited for the lock, that
 // replacement is returned instead of minting yet another.
 func (s *TokenSource) ForceRefresh(ctx context.Context, stale string) (string, error) {
+	if s.app.fixed != "" {
+		return "", fmt.Errorf("github: GitHub refused the token in %s, which cannot be refreshed", s.app.fixedVar)
+	}
 	if err := s.acquire(ctx); err != nil {
 		return "", err
 	}

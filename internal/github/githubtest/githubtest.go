@@ -82,6 +82,7 @@ type Server struct {
 	delay         time.Duration
 	tokens        map[string]*token // by token value
 	minted        []string          // token values in mint order
+	issued        []string          // tokens made by Issue
 	statuses      map[string][]Status
 	nextStatusID  int64
 	faults        []*Fault

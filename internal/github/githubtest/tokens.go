@@ -304,3 +304,23 @@ func (s *Server) ExpireToken(value string) bool {
 	}
 	return ok
 }
+
+// Issue makes a token of the installation that was not minted through the
+// App, as GitHub Actions gives each job its GITHUB_TOKEN, valid for the
+// server's token lifetime. Calls made with it show as "token" in Calls,
+// with no mint number.
+func (s *Server) Issue() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	value := s.newTokenValue()
+	s.tokens[value] = &token{installation: s.InstallationID, expires: time.Now().Add(s.lifetime)}
+	s.issued = append(s.issued, value)
+	return value
+}
+
+// Issued returns the tokens made by Issue, in order.
+func (s *Server) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.issued...)
+}
