@@ -36,7 +36,8 @@ func setupGitHub(env *testscript.Env) error {
 
 // cmdGitHub controls and checks the script's fake GitHub API:
 //
-//	github restart [lifetime=DURATION] [skew=DURATION]  a new server (new URL, no tokens)
+//	github restart [ghes] [lifetime=DURATION] [skew=DURATION]  a new server (new URL, no
+//	                                     tokens); ghes: an Enterprise Server's API, under /api/v3
 //	github mints N                       exactly N tokens were minted
 //	github fail MATCH STATUS N           the next N matching requests answer STATUS
 //	github clear                         no more injected faults: every request is answered
@@ -66,6 +67,10 @@ func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 	case "restart":
 		opts := []githubtest.Option{githubtest.WithBearerOnly()}
 		for _, a := range args[1:] {
+			if a == "ghes" {
+				opts = append(opts, githubtest.WithEnterprisePaths())
+				continue
+			}
 			k, v, _ := strings.Cut(a, "=")
 			d, err := time.ParseDuration(v)
 			ts.Check(err)
@@ -80,7 +85,7 @@ func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		f.srv.Close()
 		f.srv = githubtest.New(opts...)
-		ts.Setenv("GITHUB_API_URL", f.srv.URL)
+		ts.Setenv("GITHUB_API_URL", f.srv.APIURL)
 	case "mints":
 		want := atoi(ts, args, 1)
 		if got := f.srv.Mints(); got != want {

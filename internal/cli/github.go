@@ -101,16 +101,25 @@ func readCredentialRequest(r io.Reader) (map[string]string, error) {
 	return req, nil
 }
 
-// servesHost reports whether the token is meant for host: github.com, the
-// API's own host, or a GitHub Enterprise server whose API is at api.HOST or
-// HOST/api/v3. A request naming no host gets the token.
+// servesHost reports whether the token is meant for host. The API of a
+// GitHub Enterprise Server (HOST/api/v3) or of GHE.com (api.HOST) serves
+// that HOST only: github.com must never get another server's token. Any
+// other API (api.github.com, or a proxy or test server standing in for it)
+// serves github.com and its own host. A request naming no host gets the
+// token.
 func servesHost(host, apiURL string) bool {
-	if host == "" || host == "github.com" {
-		return true
-	}
 	u, err := url.Parse(apiURL)
 	if err != nil {
 		return false
 	}
-	return host == u.Host || "api."+host == u.Host
+	if host == "" {
+		return true
+	}
+	if strings.TrimRight(u.Path, "/") == "/api/v3" {
+		return host == u.Host
+	}
+	if h, ok := strings.CutPrefix(u.Host, "api."); ok && h != "github.com" {
+		return host == h
+	}
+	return host == "github.com" || host == u.Host
 }

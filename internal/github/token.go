@@ -27,11 +27,17 @@ const (
 // say), and failing beats hanging the build.
 const lockWait = mintTimeout + time.Minute
 
-// cacheEntry is the token cache file's content. The names are shared with
-// the tool taskrunner succeeds.
+// cacheEntry is the token cache file's content. The names of the token and
+// its expiry are shared with the tool taskrunner succeeds, which ignores the
+// other fields. Those say whose token it is: processes of other Apps or
+// installations share the file on a self-hosted runner, and GitHub answers
+// a token of the wrong one with 403 or 404, from which nothing recovers.
 type cacheEntry struct {
-	Token     string    `json:"cachedToken"`
-	ExpiresAt time.Time `json:"cachedExpiresAt"`
+	Token          string    `json:"cachedToken"`
+	ExpiresAt      time.Time `json:"cachedExpiresAt"`
+	APIURL         string    `json:"apiUrl,omitempty"`
+	AppID          string    `json:"appId,omitempty"`
+	InstallationID string    `json:"installationId,omitempty"`
 }
 
 // TokenSource hands out installation tokens of one App, shared by every
@@ -175,7 +181,8 @@ func (s *TokenSource) underLock(ctx context.Context, usable func(token) bool) (s
 }
 
 // readCache reads the cache file. A missing, unreadable or malformed file
-// is no token.
+// is no token, and so is an entry for another API, App or installation, or
+// one that does not say whose it is.
 func (s *TokenSource) readCache() (token, bool) {
 	b, err := os.ReadFile(s.CachePath())
 	if err != nil {
@@ -185,6 +192,9 @@ func (s *TokenSource) readCache() (token, bool) {
 	if err := json.Unmarshal(b, &e); err != nil || !headerSafe(e.Token) || e.ExpiresAt.IsZero() {
 		return token{}, false
 	}
+	if e.APIURL != s.app.apiURL || e.AppID != s.app.appID || e.InstallationID != s.app.installationID {
+		return token{}, false
+	}
 	return token{value: e.Token, expires: e.ExpiresAt}, true
 }
 
@@ -192,7 +202,10 @@ func (s *TokenSource) readCache() (token, bool) {
 // mode 0600 beside it and renames it over the old one, so that no reader
 // ever sees half of it. Caller holds the cache lock.
 func (s *TokenSource) writeCache(t token) (err error) {
-	b, err := json.Marshal(cacheEntry{Token: t.value, ExpiresAt: t.expires.UTC()})
+	b, err := json.Marshal(cacheEntry{
+		Token: t.value, ExpiresAt: t.expires.UTC(),
+		APIURL: s.app.apiURL, AppID: s.app.appID, InstallationID: s.app.installationID,
+	})
 	if err != nil {
 		return err
 	}

@@ -42,8 +42,8 @@ func TestTokenMintsAndWritesCache(t *testing.T) {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		t.Fatalf("cache is not a JSON object of strings: %v", err)
 	}
-	if len(raw) != 2 || raw["cachedToken"] != tok {
-		t.Errorf("cache holds keys %v, want exactly cachedToken (the token) and cachedExpiresAt", keys(raw))
+	if len(raw) != 5 || raw["cachedToken"] != tok || raw["apiUrl"] != e.srv.URL || raw["appId"] != "12345" || raw["installationId"] != "67890" {
+		t.Errorf("cache holds keys %v, want exactly cachedToken (the token), cachedExpiresAt, apiUrl, appId and installationId", keys(raw))
 	}
 	exp, err := time.Parse(time.RFC3339, raw["cachedExpiresAt"])
 	if err != nil {
@@ -108,7 +108,8 @@ func TestTokenWarmCacheNoMint(t *testing.T) {
 func TestTokenCacheFromOtherWriter(t *testing.T) {
 	e := newEnv(t, 300*time.Second)
 	exp := time.Now().Add(30 * time.Minute).In(time.FixedZone("", 2*3600)).Format(time.RFC3339)
-	os.WriteFile(filepath.Join(e.dir, CacheFile), []byte(`{"cachedToken": "ghs_other", "cachedExpiresAt": "`+exp+`"}`), 0o600)
+	os.WriteFile(filepath.Join(e.dir, CacheFile), []byte(`{"installationId": "67890", "cachedToken": "ghs_other", "cachedExpiresAt": "`+exp+
+		`", "appId": "12345", "apiUrl": "`+e.srv.URL+`", "more": 1}`), 0o600)
 	tok, err := e.source().Token(context.Background())
 	if err != nil || tok != "ghs_other" {
 		t.Errorf("Token = %q, %v; want the cached ghs_other", tok, err)
@@ -364,5 +365,35 @@ func BenchmarkTokenWarm(b *testing.B) {
 	}
 	if e.srv.Mints() != 1 {
 		b.Fatalf("mints = %d, want 1", e.srv.Mints())
+	}
+}
+
+// TestTokenCachePerApp: an entry of another API, App or installation, or
+// one that does not say whose it is, is a miss; the new entry says whose
+// it is, beside the fields the tool taskrunner succeeds reads.
+func TestTokenCachePerApp(t *testing.T) {
+	exp := time.Now().Add(30 * time.Minute).UTC().Format(time.RFC3339)
+	for name, fields := range map[string]string{
+		"no owner fields":    ``,
+		"other API":          `, "apiUrl": "https://ghe.example/api/v3", "appId": "12345", "installationId": "67890"`,
+		"other App":          `, "apiUrl": "URL", "appId": "999", "installationId": "67890"`,
+		"other installation": `, "apiUrl": "URL", "appId": "12345", "installationId": "1"`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, 300*time.Second)
+			path := filepath.Join(e.dir, CacheFile)
+			fields = strings.ReplaceAll(fields, "URL", e.srv.URL)
+			os.WriteFile(path, []byte(`{"cachedToken": "ghs_other", "cachedExpiresAt": "`+exp+`"`+fields+`}`), 0o600)
+			tok, err := e.source().Token(context.Background())
+			if err != nil || tok == "ghs_other" || e.srv.Mints() != 1 {
+				t.Fatalf("Token = %v (ghs_other: %v), mints = %d; want a new token", err, tok == "ghs_other", e.srv.Mints())
+			}
+			b, _ := os.ReadFile(path)
+			var got map[string]any
+			json.Unmarshal(b, &got)
+			if got["cachedToken"] != tok || got["apiUrl"] != e.srv.URL || got["appId"] != "12345" || got["installationId"] != "67890" || got["cachedExpiresAt"] == nil {
+				t.Errorf("cache = %v", got)
+			}
+		})
 	}
 }

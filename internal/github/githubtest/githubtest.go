@@ -64,6 +64,9 @@ type Server struct {
 	// URL is the API base URL, like "http://127.0.0.1:41234" (no final slash),
 	// to use in place of https://api.github.com.
 	URL string
+	// APIURL is the API base URL to configure: URL, or URL+"/api/v3" with
+	// WithEnterprisePaths.
+	APIURL string
 	// AppID is the GitHub App's id; a JWT's iss must name it (or ClientID).
 	AppID int64
 	// ClientID is the App's client id, which GitHub also accepts as iss.
@@ -79,6 +82,7 @@ type Server struct {
 	lifetime      time.Duration
 	skew          time.Duration
 	bearerOnly    bool
+	prefix        string // the API's path, "/api/v3" on an Enterprise Server
 	delay         time.Duration
 	tokens        map[string]*token // by token value
 	minted        []string          // token values in mint order
@@ -134,6 +138,14 @@ func WithBearerOnly() Option {
 	return func(s *Server) { s.bearerOnly = true }
 }
 
+// WithEnterprisePaths serves the API under /api/v3, as a GitHub Enterprise
+// Server does: the API's base URL is then URL+"/api/v3", and any other path
+// is not found. Calls record the
+// full path; faults match the path after the prefix.
+func WithEnterprisePaths() Option {
+	return func(s *Server) { s.prefix = "/api/v3" }
+}
+
 // New starts a fake GitHub API on 127.0.0.1. Call Close when done, usually
 // with t.Cleanup(s.Close).
 func New(opts ...Option) *Server {
@@ -153,6 +165,7 @@ func New(opts ...Option) *Server {
 	}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.ts.URL
+	s.APIURL = s.URL + s.prefix
 	return s
 }
 
@@ -279,6 +292,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	setCommonHeaders(rec)
+	if s.prefix != "" {
+		rest, ok := strings.CutPrefix(r.URL.Path, s.prefix)
+		if !ok || !strings.HasPrefix(rest, "/") {
+			writeError(rec, http.StatusNotFound, "Not Found")
+			return
+		}
+		r.URL.Path = rest
+	}
 	if f := s.takeFault(r); f != nil {
 		if f.Delay > 0 {
 			// The server notices a client that leaves only once it has
