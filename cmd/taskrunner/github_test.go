@@ -36,8 +36,9 @@ func setupGitHub(env *testscript.Env) error {
 
 // cmdGitHub controls and checks the script's fake GitHub API:
 //
-//	github restart [ghes] [lifetime=DURATION] [skew=DURATION]  a new server (new URL, no
-//	                                     tokens); ghes: an Enterprise Server's API, under /api/v3
+//	github restart [ghes] [lifetime=D] [skew=D] [clock=D]  a new server (new URL, no
+//	                                     tokens); ghes: an Enterprise Server's API, under /api/v3;
+//	                                     clock: the server's clock is D ahead (or behind)
 //	github mints N                       exactly N tokens were minted
 //	github fail MATCH STATUS N           the next N matching requests answer STATUS
 //	github clear                         no more injected faults: every request is answered
@@ -79,6 +80,8 @@ func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 				opts = append(opts, githubtest.WithTokenLifetime(d))
 			case "skew":
 				opts = append(opts, githubtest.WithExpirySkew(d))
+			case "clock":
+				opts = append(opts, githubtest.WithClock(d))
 			default:
 				ts.Fatalf("github restart: unknown option %q", k)
 			}

@@ -47,7 +47,9 @@ func githubHelper(inv *invocation, s *config.Settings, stdin io.Reader, stdout, 
 	if err := (state.Dir{Root: s.StateDir}).Prepare(); err != nil {
 		return err
 	}
-	token, err := github.NewTokenSource(app, s.StateDir, maskOutput(s, stderr)).Token(context.Background())
+	tokens := github.NewTokenSource(app, s.StateDir, maskOutput(s, stderr))
+	tokens.Warn = func(msg string) { fmt.Fprintf(stderr, "taskrunner: warning: %s\n", msg) }
+	token, err := tokens.Token(context.Background())
 	if err != nil {
 		return err
 	}

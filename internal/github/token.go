@@ -54,6 +54,8 @@ type TokenSource struct {
 	// HTTPClient sends the minting requests; nil means a client with
 	// RequestTimeout. Set it before the first call.
 	HTTPClient *http.Client
+	// Warn prints a warning line; nil discards it.
+	Warn func(string)
 
 	app    *App
 	dir    string
@@ -104,7 +106,7 @@ func (s *TokenSource) Token(ctx context.Context) (string, error) {
 	if s.tok.freshFor(s.now(), s.app.threshold) {
 		return s.tok.value, nil
 	}
-	return s.underLock(ctx, func(cached token) bool {
+	return s.underLock(ctx, true, func(cached token) bool {
 		return cached.freshFor(s.now(), s.app.threshold)
 	})
 }
@@ -129,7 +131,7 @@ func (s *TokenSource) ForceRefresh(ctx context.Context, stale string) (string, e
 	if replaced(s.tok) {
 		return s.tok.value, nil
 	}
-	return s.underLock(ctx, replaced)
+	return s.underLock(ctx, false, replaced)
 }
 
 func (s *TokenSource) acquire(ctx context.Context) error {
@@ -143,10 +145,16 @@ func (s *TokenSource) acquire(ctx context.Context) error {
 
 func (s *TokenSource) release() { <-s.sem }
 
+// minFallback is the least life a cached token needs to stand in for one
+// that could not be minted.
+const minFallback = time.Minute
+
 // underLock takes the cache lock, returns the cached token if usable says
-// so, and otherwise mints a token and writes it to the cache. Caller holds
-// s.sem.
-func (s *TokenSource) underLock(ctx context.Context, usable func(token) bool) (string, error) {
+// so, and otherwise mints a token and writes it to the cache. When the mint
+// fails and fallback is set, a cached token that is still valid (from the
+// file or memory) is used instead, with a warning: it still serves for
+// most of an hour. Caller holds s.sem.
+func (s *TokenSource) underLock(ctx context.Context, fallback bool, usable func(token) bool) (string, error) {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return "", fmt.Errorf("github: cannot create the state directory for the token cache: %w", err)
 	}
@@ -161,13 +169,24 @@ func (s *TokenSource) underLock(ctx context.Context, usable func(token) bool) (s
 	}
 	defer unlock()
 
-	if cached, ok := s.readCache(); ok && usable(cached) {
+	cached, ok := s.readCache()
+	if ok && usable(cached) {
 		s.tok = cached
 		return cached.value, nil
 	}
 	t, err := s.app.mint(ctx, s.httpClient(), s.retry, s.now)
 	if err != nil {
-		return "", err
+		if !ok || s.tok.expires.After(cached.expires) {
+			cached = s.tok
+		}
+		if !fallback || ctx.Err() != nil || !cached.freshFor(s.now(), minFallback) {
+			return "", err
+		}
+		if s.Warn != nil {
+			s.Warn(fmt.Sprintf("using the cached GitHub token, valid for %s more: %v", cached.expires.Sub(s.now()).Round(time.Second), err))
+		}
+		s.tok = cached
+		return cached.value, nil
 	}
 	s.tok = t
 	if s.app.actions && s.stdout != nil {

@@ -397,3 +397,63 @@ func TestTokenCachePerApp(t *testing.T) {
 		})
 	}
 }
+
+// TestMintClockCorrected: with this machine's clock ahead of GitHub's, the
+// first JWT is refused and the second, on GitHub's time from its Date
+// header, gets the token.
+func TestMintClockCorrected(t *testing.T) {
+	e := newEnv(t, 300*time.Second, githubtest.WithClock(-3*time.Minute))
+	if _, err := e.source().Token(context.Background()); err != nil {
+		t.Fatal(e.failed(err))
+	}
+	if n := countCalls(e.srv, "POST", "/app/"); n != 2 || e.srv.Mints() != 1 {
+		t.Errorf("mint calls = %d, mints = %d; want 2 and 1", n, e.srv.Mints())
+	}
+}
+
+// TestMintClockHint: a refusal of the JWT's times that the Date header
+// cannot fix names the clock, not the App id and key.
+func TestMintClockHint(t *testing.T) {
+	e := newEnv(t, 300*time.Second)
+	body := `{"message":"'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued"}`
+	e.srv.Inject(githubtest.Fault{Match: "POST /app/", Status: 401, Body: body, Times: 2})
+	_, err := e.source().Token(context.Background())
+	msg := e.failed(err)
+	if !strings.HasSuffix(msg, "; check this machine's clock: GitHub finds the App's JWT issued or expiring at the wrong time") {
+		t.Errorf("error = %q, want the clock named", msg)
+	}
+	if n := countCalls(e.srv, "POST", "/app/"); n != 2 {
+		t.Errorf("mint calls = %d, want 2 (one retry on GitHub's time)", n)
+	}
+}
+
+// TestMintFailsCachedServes: a failed mint while the cached token is still
+// valid hands out that token, with one warning; without one, the failure
+// is an error.
+func TestMintFailsCachedServes(t *testing.T) {
+	e := newEnv(t, 15*time.Minute, githubtest.WithTokenLifetime(10*time.Minute))
+	first, err := e.source().Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Fail("POST /app/", 503, 100)
+	var warns []string
+	ts := e.source()
+	ts.Warn = func(s string) { warns = append(warns, s); e.mu.Lock(); e.msgs = append(e.msgs, s); e.mu.Unlock() }
+	got, err := ts.Token(context.Background())
+	if err != nil || got != first {
+		t.Fatalf("Token = %v (cached one: %v), want the cached token", err, got == first)
+	}
+	if len(warns) != 1 || !strings.HasPrefix(warns[0], "using the cached GitHub token, valid for 9m") {
+		t.Errorf("warnings = %q", warns)
+	}
+	// ForceRefresh replaces a token GitHub refused: the cached one is no
+	// stand-in then.
+	if _, err := ts.ForceRefresh(context.Background(), first); err == nil {
+		t.Error("ForceRefresh handed out the refused token")
+	}
+	os.Remove(filepath.Join(e.dir, CacheFile))
+	if _, err := e.source().Token(context.Background()); err == nil {
+		t.Error("with no cached token, a failed mint was no error")
+	}
+}

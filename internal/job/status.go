@@ -40,6 +40,7 @@ func (r *run) newStatuses(ctx context.Context, dir string) (*statuses, error) {
 	tokens := github.NewTokenSource(app, r.settings.StateDir, r.stdout.Writer())
 	client := github.NewClient(app, tokens)
 	client.Warn = func(msg string) { r.out.Printf(output.Warn, "%s", msg) }
+	tokens.Warn = client.Warn
 	if r.settings.Toplevel() {
 		if _, err := tokens.Token(ctx); err != nil {
 			return nil, err

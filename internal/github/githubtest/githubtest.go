@@ -82,7 +82,8 @@ type Server struct {
 	lifetime      time.Duration
 	skew          time.Duration
 	bearerOnly    bool
-	prefix        string // the API's path, "/api/v3" on an Enterprise Server
+	clock         time.Duration // how far the server's clock is ahead of the real time
+	prefix        string        // the API's path, "/api/v3" on an Enterprise Server
 	delay         time.Duration
 	tokens        map[string]*token // by token value
 	minted        []string          // token values in mint order
@@ -144,6 +145,13 @@ func WithBearerOnly() Option {
 // full path; faults match the path after the prefix.
 func WithEnterprisePaths() Option {
 	return func(s *Server) { s.prefix = "/api/v3" }
+}
+
+// WithClock sets the server's clock d ahead of the real time (behind, for
+// a negative d), as a machine whose clock is off sees GitHub: the server
+// checks JWT times and writes its Date header by that clock.
+func WithClock(d time.Duration) Option {
+	return func(s *Server) { s.clock = d }
 }
 
 // New starts a fake GitHub API on 127.0.0.1. Call Close when done, usually
@@ -292,6 +300,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	setCommonHeaders(rec)
+	rec.Header().Set("Date", time.Now().Add(s.clock).UTC().Format(http.TimeFormat))
 	if s.prefix != "" {
 		rest, ok := strings.CutPrefix(r.URL.Path, s.prefix)
 		if !ok || !strings.HasPrefix(rest, "/") {

@@ -161,7 +161,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, installatio
 		writeError(w, http.StatusUnauthorized, msgJWTNotDecoded)
 		return
 	}
-	if msg := s.verifyJWT(strings.TrimSpace(cred), now); msg != "" {
+	if msg := s.verifyJWT(strings.TrimSpace(cred), now.Add(s.clock)); msg != "" {
 		writeError(w, http.StatusUnauthorized, msg)
 		return
 	}
