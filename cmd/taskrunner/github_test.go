@@ -36,13 +36,18 @@ func setupGitHub(env *testscript.Env) error {
 
 // cmdGitHub controls and checks the script's fake GitHub API:
 //
-//	github restart [ghes] [lifetime=D] [skew=D] [clock=D]  a new server (new URL, no
+//	github restart [ghes] [lifetime=D] [skew=D] [clock=D] [replication=D]  a new server (new URL, no
 //	                                     tokens); ghes: an Enterprise Server's API, under /api/v3;
-//	                                     clock: the server's clock is D ahead (or behind)
+//	                                     clock: the server's clock is D ahead (or behind);
+//	                                     replication: new tokens are refused for D
 //	github mints N                       exactly N tokens were minted
 //	github fail MATCH STATUS N           the next N matching requests answer STATUS
 //	github clear                         no more injected faults: every request is answered
 //	github ratelimit MATCH N SECONDS     the next N matching requests answer 429 with Retry-After
+//	github primarylimit MATCH N SECONDS  the next N matching requests answer 403 with
+//	                                     x-ratelimit-remaining 0, resetting in SECONDS
+//	github secondarylimit MATCH N        the next N matching requests answer 403 for a
+//	                                     secondary limit, without Retry-After
 //	github delay MATCH N DURATION        the next N matching requests wait DURATION (or until
 //	                                     the client leaves), then are answered as usual
 //	github waitfaults                    wait (at most 20 s) until every armed fault or delay
@@ -61,7 +66,7 @@ func setupGitHub(env *testscript.Env) error {
 //	                                     (stdout and stderr name the last command's output)
 func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: github restart|mints|fail|clear|reply|ratelimit|delay|waitfaults|statuses|calls|issue|redact|nosecrets ...")
+		ts.Fatalf("usage: github restart|mints|fail|clear|reply|ratelimit|primarylimit|secondarylimit|delay|waitfaults|statuses|calls|issue|redact|nosecrets ...")
 	}
 	f := ts.Value(fakeGitHubKey{}).(*fakeGitHub)
 	switch args[0] {
@@ -80,6 +85,8 @@ func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 				opts = append(opts, githubtest.WithTokenLifetime(d))
 			case "skew":
 				opts = append(opts, githubtest.WithExpirySkew(d))
+			case "replication":
+				opts = append(opts, githubtest.WithReplication(d))
 			case "clock":
 				opts = append(opts, githubtest.WithClock(d))
 			default:
@@ -102,6 +109,10 @@ func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 		f.srv.Inject(githubtest.Fault{Match: arg(ts, args, 1), Status: atoi(ts, args, 2), Body: arg(ts, args, 3), Times: 1})
 	case "ratelimit":
 		f.srv.RateLimit(arg(ts, args, 1), atoi(ts, args, 2), time.Duration(atoi(ts, args, 3))*time.Second)
+	case "primarylimit":
+		f.srv.PrimaryLimit(arg(ts, args, 1), atoi(ts, args, 2), time.Duration(atoi(ts, args, 3))*time.Second)
+	case "secondarylimit":
+		f.srv.SecondaryLimit(arg(ts, args, 1), atoi(ts, args, 2))
 	case "delay":
 		d, err := time.ParseDuration(arg(ts, args, 3))
 		ts.Check(err)

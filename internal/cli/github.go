@@ -49,6 +49,7 @@ func githubHelper(inv *invocation, s *config.Settings, stdin io.Reader, stdout, 
 	}
 	tokens := github.NewTokenSource(app, s.StateDir, maskOutput(s, stderr))
 	tokens.Warn = func(msg string) { fmt.Fprintf(stderr, "taskrunner: warning: %s\n", msg) }
+	tokens.Info = func(msg string) { fmt.Fprintf(stderr, "taskrunner: %s\n", msg) }
 	token, err := tokens.Token(context.Background())
 	if err != nil {
 		return err

@@ -96,6 +96,9 @@ type GitHub struct {
 	// under GitHub Actions, the event that started the workflow and the
 	// file holding its payload.
 	EventName, EventPath string
+	// MaxWait is TASKRUNNER_GITHUB_MAX_WAIT_SECONDS, default 300 s: the
+	// longest a call waits for GitHub's rate limits.
+	MaxWait time.Duration
 	// RefreshThreshold is TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS,
 	// default 300 s: a token with less left than this is renewed.
 	RefreshThreshold time.Duration
@@ -196,6 +199,7 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		EventName:        get("GITHUB_EVENT_NAME"),
 		EventPath:        get("GITHUB_EVENT_PATH"),
 		RefreshThreshold: 300 * time.Second,
+		MaxWait:          300 * time.Second,
 	}
 	for _, name := range []string{"GITHUB_TOKEN", "GH_TOKEN"} {
 		if v := strings.TrimSpace(get(name)); v != "" {
@@ -236,6 +240,13 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 			return nil, &SettingError{"TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS", v, "a number of seconds"}
 		}
 		s.GitHub.RefreshThreshold = time.Duration(secs * float64(time.Second))
+	}
+	if v := get("TASKRUNNER_GITHUB_MAX_WAIT_SECONDS"); v != "" {
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(secs >= 0 && secs <= maxSeconds) {
+			return nil, &SettingError{"TASKRUNNER_GITHUB_MAX_WAIT_SECONDS", v, "a number of seconds"}
+		}
+		s.GitHub.MaxWait = time.Duration(secs * float64(time.Second))
 	}
 	s.KeepBuilds = 50
 	if v := get("TASKRUNNER_KEEP_BUILDS"); v != "" {

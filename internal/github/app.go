@@ -45,6 +45,7 @@ type App struct {
 	owner, repo    string
 	actions        bool
 	threshold      time.Duration
+	maxWait        time.Duration // for rate limits, in one call
 	// fixed is a token given in the environment (GITHUB_TOKEN, say), used
 	// as it is instead of minting, and fixedVar the variable it came from.
 	fixed, fixedVar string
@@ -73,6 +74,7 @@ func NewApp(cfg config.GitHub) (*App, error) {
 		installationID: strings.TrimSpace(cfg.InstallationID),
 		actions:        cfg.Actions,
 		threshold:      cfg.RefreshThreshold,
+		maxWait:        cfg.MaxWait,
 	}
 
 	api := strings.TrimSpace(cfg.APIURL)
@@ -244,6 +246,15 @@ func (a *App) Repo() string { return a.repo }
 
 // APIURL is the base URL of the GitHub REST API, without a trailing slash.
 func (a *App) APIURL() string { return a.apiURL }
+
+// retryPolicy is how the App's calls are retried.
+func (a *App) retryPolicy() retryPolicy {
+	p := defaultRetry
+	if a.maxWait > 0 {
+		p.limitWait = a.maxWait
+	}
+	return p
+}
 
 // signJWT signs the App's JSON web token, valid from a minute before now (to
 // allow for a clock behind GitHub's) for nine minutes, under GitHub's

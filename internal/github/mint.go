@@ -19,6 +19,7 @@ const mintCall = "minting an installation token"
 type token struct {
 	value   string
 	expires time.Time
+	minted  time.Time // when it was minted, by this machine's clock; zero if unknown
 }
 
 // freshFor reports whether t is set and has at least d left at now.
@@ -33,8 +34,10 @@ func (t token) freshFor(now time.Time, d time.Duration) bool {
 func (a *App) mint(ctx context.Context, hc *http.Client, p retryPolicy, now func() time.Time) (token, error) {
 	ctx, cancel := context.WithTimeout(ctx, mintTimeout)
 	defer cancel()
+	start := now()
 	t, r, err := a.mintOnce(ctx, hc, p, now)
 	if r == nil || !r.clockRefused() {
+		t.minted = start
 		return t, err
 	}
 	date, derr := http.ParseTime(r.header.Get("Date"))
@@ -42,7 +45,9 @@ func (a *App) mint(ctx context.Context, hc *http.Client, p retryPolicy, now func
 		return t, err
 	}
 	offset := date.Sub(now())
+	start = now()
 	t, _, err = a.mintOnce(ctx, hc, p, func() time.Time { return now().Add(offset) })
+	t.minted = start
 	return t, err
 }
 

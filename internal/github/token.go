@@ -38,6 +38,9 @@ type cacheEntry struct {
 	APIURL         string    `json:"apiUrl,omitempty"`
 	AppID          string    `json:"appId,omitempty"`
 	InstallationID string    `json:"installationId,omitempty"`
+	// MintedAt is when the token was minted: GitHub may refuse a token for
+	// its first seconds, while it replicates.
+	MintedAt time.Time `json:"mintedAt,omitzero"`
 }
 
 // TokenSource hands out installation tokens of one App, shared by every
@@ -54,8 +57,8 @@ type TokenSource struct {
 	// HTTPClient sends the minting requests; nil means a client with
 	// RequestTimeout. Set it before the first call.
 	HTTPClient *http.Client
-	// Warn prints a warning line; nil discards it.
-	Warn func(string)
+	// Warn prints a warning line, Info an info line; nil discards it.
+	Warn, Info func(string)
 
 	app    *App
 	dir    string
@@ -75,7 +78,9 @@ type TokenSource struct {
 // GitHub Actions, each token it mints is masked with "::add-mask::" on
 // stdout, the process's standard output.
 func NewTokenSource(app *App, stateDir string, stdout io.Writer) *TokenSource {
-	return &TokenSource{app: app, dir: stateDir, stdout: stdout, now: time.Now, retry: defaultRetry, sem: make(chan struct{}, 1)}
+	retry := app.retryPolicy()
+	retry.gate = newGate(stateDir)
+	return &TokenSource{app: app, dir: stateDir, stdout: stdout, now: time.Now, retry: retry, sem: make(chan struct{}, 1)}
 }
 
 // CachePath is the path of the token cache file.
@@ -134,6 +139,20 @@ func (s *TokenSource) ForceRefresh(ctx context.Context, stale string) (string, e
 	return s.underLock(ctx, false, replaced)
 }
 
+// Age returns how long ago tok was minted, when this source knows.
+func (s *TokenSource) Age(tok string) (time.Duration, bool) {
+	if s.app.fixed != "" {
+		return 0, false
+	}
+	s.sem <- struct{}{}
+	t := s.tok
+	<-s.sem
+	if t.value != tok || t.minted.IsZero() {
+		return 0, false
+	}
+	return s.now().Sub(t.minted), true
+}
+
 func (s *TokenSource) acquire(ctx context.Context) error {
 	select {
 	case s.sem <- struct{}{}:
@@ -174,7 +193,9 @@ func (s *TokenSource) underLock(ctx context.Context, fallback bool, usable func(
 		s.tok = cached
 		return cached.value, nil
 	}
-	t, err := s.app.mint(ctx, s.httpClient(), s.retry, s.now)
+	retry := s.retry
+	retry.info = s.Info
+	t, err := s.app.mint(ctx, s.httpClient(), retry, s.now)
 	if err != nil {
 		if !ok || s.tok.expires.After(cached.expires) {
 			cached = s.tok
@@ -214,7 +235,7 @@ func (s *TokenSource) readCache() (token, bool) {
 	if e.APIURL != s.app.apiURL || e.AppID != s.app.appID || e.InstallationID != s.app.installationID {
 		return token{}, false
 	}
-	return token{value: e.Token, expires: e.ExpiresAt}, true
+	return token{value: e.Token, expires: e.ExpiresAt, minted: e.MintedAt}, true
 }
 
 // writeCache replaces the cache file with t at once: it writes a file of
@@ -224,6 +245,7 @@ func (s *TokenSource) writeCache(t token) (err error) {
 	b, err := json.Marshal(cacheEntry{
 		Token: t.value, ExpiresAt: t.expires.UTC(),
 		APIURL: s.app.apiURL, AppID: s.app.appID, InstallationID: s.app.installationID,
+		MintedAt: t.minted.UTC(),
 	})
 	if err != nil {
 		return err

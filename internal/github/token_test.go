@@ -42,8 +42,8 @@ func TestTokenMintsAndWritesCache(t *testing.T) {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		t.Fatalf("cache is not a JSON object of strings: %v", err)
 	}
-	if len(raw) != 5 || raw["cachedToken"] != tok || raw["apiUrl"] != e.srv.URL || raw["appId"] != "12345" || raw["installationId"] != "67890" {
-		t.Errorf("cache holds keys %v, want exactly cachedToken (the token), cachedExpiresAt, apiUrl, appId and installationId", keys(raw))
+	if len(raw) != 6 || raw["mintedAt"] == "" || raw["cachedToken"] != tok || raw["apiUrl"] != e.srv.URL || raw["appId"] != "12345" || raw["installationId"] != "67890" {
+		t.Errorf("cache holds keys %v, want exactly cachedToken (the token), cachedExpiresAt, apiUrl, appId, installationId and mintedAt", keys(raw))
 	}
 	exp, err := time.Parse(time.RFC3339, raw["cachedExpiresAt"])
 	if err != nil {

@@ -41,6 +41,8 @@ func (r *run) newStatuses(ctx context.Context, dir string) (*statuses, error) {
 	client := github.NewClient(app, tokens)
 	client.Warn = func(msg string) { r.out.Printf(output.Warn, "%s", msg) }
 	tokens.Warn = client.Warn
+	client.Info = func(msg string) { r.out.Printf(output.Info, "%s", msg) }
+	tokens.Info = client.Info
 	if r.settings.Toplevel() {
 		if _, err := tokens.Token(ctx); err != nil {
 			return nil, err

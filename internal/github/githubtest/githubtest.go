@@ -82,6 +82,7 @@ type Server struct {
 	lifetime      time.Duration
 	skew          time.Duration
 	bearerOnly    bool
+	replication   time.Duration // how long a new token is refused
 	clock         time.Duration // how far the server's clock is ahead of the real time
 	prefix        string        // the API's path, "/api/v3" on an Enterprise Server
 	delay         time.Duration
@@ -152,6 +153,13 @@ func WithEnterprisePaths() Option {
 // checks JWT times and writes its Date header by that clock.
 func WithClock(d time.Duration) Option {
 	return func(s *Server) { s.clock = d }
+}
+
+// WithReplication makes the server refuse each token it mints, 401 Bad
+// credentials, for d after minting, as GitHub may while a new token
+// replicates.
+func WithReplication(d time.Duration) Option {
+	return func(s *Server) { s.replication = d }
 }
 
 // New starts a fake GitHub API on 127.0.0.1. Call Close when done, usually

@@ -46,6 +46,7 @@ type token struct {
 	mint         int       // 1 for the first minted, and so on
 	installation int64     // installation it was minted for
 	expires      time.Time // real expiry; the reported one may be skewed
+	created      time.Time
 }
 
 var (
@@ -182,7 +183,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, installatio
 
 	s.mu.Lock()
 	value := s.newTokenValue()
-	t := &token{mint: len(s.minted) + 1, installation: id, expires: now.Add(s.lifetime)}
+	t := &token{mint: len(s.minted) + 1, installation: id, expires: now.Add(s.lifetime), created: now}
 	s.tokens[value] = t
 	s.minted = append(s.minted, value)
 	reported := t.expires.Add(s.skew)
@@ -259,7 +260,7 @@ func (s *Server) authenticate(r *http.Request) (mint, status int, msg string) {
 	if !ok {
 		return 0, http.StatusUnauthorized, msgBadCredentials
 	}
-	if !time.Now().Before(t.expires) {
+	if !time.Now().Before(t.expires) || time.Since(t.created) < s.replication {
 		return t.mint, http.StatusUnauthorized, msgBadCredentials
 	}
 	return t.mint, 0, ""
