@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -36,8 +37,9 @@ func setupGitHub(env *testscript.Env) error {
 
 // cmdGitHub controls and checks the script's fake GitHub API:
 //
-//	github restart [ghes] [lifetime=D] [skew=D] [clock=D] [replication=D]  a new server (new URL, no
+//	github restart [ghes] [long] [lifetime=D] [skew=D] [clock=D] [replication=D]  a new server (new URL, no
 //	                                     tokens); ghes: an Enterprise Server's API, under /api/v3;
+//	                                     long: tokens of about 520 characters;
 //	                                     clock: the server's clock is D ahead (or behind);
 //	                                     replication: new tokens are refused for D
 //	github mints N                       exactly N tokens were minted
@@ -61,7 +63,8 @@ func setupGitHub(env *testscript.Env) error {
 //	github issue VAR                     set VAR to a token the server knows but did not
 //	                                     mint, as Actions gives GITHUB_TOKEN
 //	github redact FILE...                rewrite the files with each minted token written
-//	                                     <token N>, so that cmp can check where tokens appear
+//	                                     <token N>, so that cmp can check where tokens appear,
+//	                                     and each password_expiry_utc=<expiry>
 //	github nosecrets FILE...             no minted token, nor the key, appears in the files
 //	                                     (stdout and stderr name the last command's output)
 func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
@@ -75,6 +78,10 @@ func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 		for _, a := range args[1:] {
 			if a == "ghes" {
 				opts = append(opts, githubtest.WithEnterprisePaths())
+				continue
+			}
+			if a == "long" {
+				opts = append(opts, githubtest.WithLongTokens())
 				continue
 			}
 			k, v, _ := strings.Cut(a, "=")
@@ -161,6 +168,7 @@ func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 			for _, t := range f.srv.Issued() {
 				text = strings.ReplaceAll(text, t, "<issued token>")
 			}
+			text = expiryLine.ReplaceAllString(text, "password_expiry_utc=<expiry>")
 			ts.Check(writeFile(ts, name, text))
 		}
 	case "nosecrets":
@@ -178,6 +186,9 @@ func cmdGitHub(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("github: unknown subcommand %q", args[0])
 	}
 }
+
+// expiryLine is the expiry a git helper reports, which redact rewrites.
+var expiryLine = regexp.MustCompile(`password_expiry_utc=[0-9]+`)
 
 // head is the commit id of HEAD in $WORK, or "" when there is none.
 func head(ts *testscript.TestScript) string {

@@ -8,6 +8,7 @@ func TestServesHost(t *testing.T) {
 		want      bool
 	}{
 		{"github.com", "https://api.github.com", true},
+		{"", "https://api.github.com", false},
 		{"gist.github.com", "https://api.github.com", false},
 		{"ghe.example", "https://api.github.com", false},
 		{"ghe.example", "https://ghe.example/api/v3", true},

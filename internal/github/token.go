@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/taskrunner/taskrunner/internal/flock"
@@ -71,12 +72,17 @@ type TokenSource struct {
 	// GitHub once at a time.
 	sem chan struct{}
 	tok token // the last token this source got
+
+	maskMu sync.Mutex
+	masked map[string]bool // tokens this process has masked
 }
 
 // NewTokenSource returns a source of installation tokens for app that
 // shares them through the cache file in stateDir. When the App runs under
-// GitHub Actions, each token it mints is masked with "::add-mask::" on
-// stdout, the process's standard output.
+// GitHub Actions, each token it hands out, minted, cached or fixed, is
+// masked with "::add-mask::" on stdout once per source, before it is
+// returned: the runner's masks do not reach a second job on the same
+// runner that takes the token from the cache.
 func NewTokenSource(app *App, stateDir string, stdout io.Writer) *TokenSource {
 	retry := app.retryPolicy()
 	retry.gate = newGate(stateDir)
@@ -101,6 +107,10 @@ func (s *TokenSource) httpClient() *http.Client {
 // shorter than the threshold. A fixed token (GITHUB_TOKEN, with no App set
 // up) is returned as it is.
 func (s *TokenSource) Token(ctx context.Context) (string, error) {
+	return s.masking(s.token(ctx))
+}
+
+func (s *TokenSource) token(ctx context.Context) (string, error) {
 	if s.app.fixed != "" {
 		return s.app.fixed, nil
 	}
@@ -114,6 +124,65 @@ func (s *TokenSource) Token(ctx context.Context) (string, error) {
 	return s.underLock(ctx, true, func(cached token) bool {
 		return cached.freshFor(s.now(), s.app.threshold)
 	})
+}
+
+// masking masks tok under GitHub Actions, unless this source already has.
+// Masking must precede any use that could print the token.
+func (s *TokenSource) masking(tok string, err error) (string, error) {
+	if err != nil || !s.app.actions || s.stdout == nil {
+		return tok, err
+	}
+	s.maskMu.Lock()
+	defer s.maskMu.Unlock()
+	if !s.masked[tok] {
+		if s.masked == nil {
+			s.masked = map[string]bool{}
+		}
+		fmt.Fprintf(s.stdout, "::add-mask::%s\n", tok)
+		s.masked[tok] = true
+	}
+	return tok, nil
+}
+
+// Expires returns when tok expires, if it is the token this source last
+// handed out and that is known.
+func (s *TokenSource) Expires(tok string) (time.Time, bool) {
+	s.sem <- struct{}{}
+	t := s.tok
+	<-s.sem
+	if t.value != tok || s.app.fixed != "" {
+		return time.Time{}, false
+	}
+	return t.expires, true
+}
+
+// Erase drops the cached token if it is tok, which a user of it (git)
+// found refused, so that the next process mints another. Other tokens
+// stay: tok may be an old one.
+func (s *TokenSource) Erase(ctx context.Context, tok string) error {
+	if s.app.fixed != "" || tok == "" {
+		return nil
+	}
+	if err := s.acquire(ctx); err != nil {
+		return err
+	}
+	defer s.release()
+	if s.tok.value == tok {
+		s.tok = token{}
+	}
+	lctx, cancel := context.WithTimeout(ctx, lockWait)
+	unlock, err := flock.Lock(lctx, s.lockPath(), 0o600)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("github: token cache: %w", err)
+	}
+	defer unlock()
+	if cached, ok := s.readCache(); ok && cached.value == tok {
+		if err := os.Remove(s.CachePath()); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("github: dropping the cached token: %w", err)
+		}
+	}
+	return nil
 }
 
 // ForceRefresh returns a new installation token to replace stale, a token
@@ -134,9 +203,9 @@ func (s *TokenSource) ForceRefresh(ctx context.Context, stale string) (string, e
 			(s.tok.value != stale || !t.expires.Before(s.tok.expires))
 	}
 	if replaced(s.tok) {
-		return s.tok.value, nil
+		return s.masking(s.tok.value, nil)
 	}
-	return s.underLock(ctx, false, replaced)
+	return s.masking(s.underLock(ctx, false, replaced))
 }
 
 // Age returns how long ago tok was minted, when this source knows.
@@ -210,10 +279,6 @@ func (s *TokenSource) underLock(ctx context.Context, fallback bool, usable func(
 		return cached.value, nil
 	}
 	s.tok = t
-	if s.app.actions && s.stdout != nil {
-		// Masking must precede any use that could print the token.
-		fmt.Fprintf(s.stdout, "::add-mask::%s\n", t.value)
-	}
 	// A cache that cannot be written costs other processes a mint of their
 	// own, not this one its good token.
 	_ = s.writeCache(t)

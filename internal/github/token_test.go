@@ -222,8 +222,10 @@ func TestTokenMasking(t *testing.T) {
 			if actions {
 				want = "::add-mask::" + tok + "\n"
 			}
-			if out.String() != want || otherOut.Len() != 0 {
-				t.Errorf("minting process printed %q, reading one %q; want %q and nothing", out.String(), otherOut.String(), want)
+			// Each process masks the token once, cached or minted: the
+			// runner's masks do not reach another job on the runner.
+			if out.String() != want || otherOut.String() != want {
+				t.Errorf("minting process printed %q, reading one %q; want %q from each", out.String(), otherOut.String(), want)
 			}
 		})
 	}
@@ -444,7 +446,7 @@ func TestMintFailsCachedServes(t *testing.T) {
 	if err != nil || got != first {
 		t.Fatalf("Token = %v (cached one: %v), want the cached token", err, got == first)
 	}
-	if len(warns) != 1 || !strings.HasPrefix(warns[0], "using the cached GitHub token, valid for 9m") {
+	if len(warns) != 1 || !strings.HasPrefix(warns[0], "using the cached GitHub token, valid for ") || !strings.HasSuffix(warns[0], "more: github: minting an installation token failed: 503 Service Unavailable (after 4 attempts)") {
 		t.Errorf("warnings = %q", warns)
 	}
 	// ForceRefresh replaces a token GitHub refused: the cached one is no

@@ -82,6 +82,7 @@ type Server struct {
 	lifetime      time.Duration
 	skew          time.Duration
 	bearerOnly    bool
+	tokenLen      int           // characters after "ghs_" in a token
 	replication   time.Duration // how long a new token is refused
 	clock         time.Duration // how far the server's clock is ahead of the real time
 	prefix        string        // the API's path, "/api/v3" on an Enterprise Server
@@ -160,6 +161,12 @@ func WithClock(d time.Duration) Option {
 // replicates.
 func WithReplication(d time.Duration) Option {
 	return func(s *Server) { s.replication = d }
+}
+
+// WithLongTokens makes the server mint tokens in GitHub's new, longer
+// format, about 520 characters: tokens are opaque, of no fixed length.
+func WithLongTokens() Option {
+	return func(s *Server) { s.tokenLen = 516 }
 }
 
 // New starts a fake GitHub API on 127.0.0.1. Call Close when done, usually

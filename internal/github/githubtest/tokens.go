@@ -228,7 +228,7 @@ const tokenAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 // newTokenValue returns a token value never handed out before. s.mu is held.
 func (s *Server) newTokenValue() string {
 	for {
-		b := make([]byte, 36)
+		b := make([]byte, max(s.tokenLen, 36))
 		for i := range b {
 			n, err := rand.Int(rand.Reader, big.NewInt(int64(len(tokenAlphabet))))
 			if err != nil {
