@@ -96,6 +96,12 @@ type GitHub struct {
 	// under GitHub Actions, the event that started the workflow and the
 	// file holding its payload.
 	EventName, EventPath string
+	// StepSummary is GITHUB_STEP_SUMMARY: under GitHub Actions, the file
+	// the toplevel appends the build's table to.
+	StepSummary string
+	// Niceties is not TASKRUNNER_GITHUB_ACTIONS=0 (or false, no, off): the
+	// step summary and the ::error line of a failed task, under Actions.
+	Niceties bool
 	// MaxWait is TASKRUNNER_GITHUB_MAX_WAIT_SECONDS, default 300 s: the
 	// longest a call waits for GitHub's rate limits.
 	MaxWait time.Duration
@@ -200,6 +206,14 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		EventPath:        get("GITHUB_EVENT_PATH"),
 		RefreshThreshold: 300 * time.Second,
 		MaxWait:          300 * time.Second,
+		StepSummary:      get("GITHUB_STEP_SUMMARY"),
+	}
+	switch v := strings.ToLower(strings.TrimSpace(get("TASKRUNNER_GITHUB_ACTIONS"))); v {
+	case "0", "false", "no", "off":
+	case "", "1", "true", "yes", "on":
+		s.GitHub.Niceties = true
+	default:
+		return nil, &SettingError{"TASKRUNNER_GITHUB_ACTIONS", v, "on or off (1/true/yes/on or 0/false/no/off)"}
 	}
 	for _, name := range []string{"GITHUB_TOKEN", "GH_TOKEN"} {
 		if v := strings.TrimSpace(get(name)); v != "" {
