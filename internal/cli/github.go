@@ -24,30 +24,40 @@ import (
 // Under GitHub Actions, a newly minted token is masked with an
 // `::add-mask::` line: see maskOutput for where it goes.
 func githubHelper(inv *invocation, s *config.Settings, stdin io.Reader, stdout, stderr io.Writer) error {
-	if inv.gitCredential != "" && inv.gitCredential != "get" {
-		// store and erase have nothing to do: the cache is ours. Git asks
-		// helpers to ignore operations they do not know.
+	op := inv.gitCredential
+	if op != "" && op != "get" && op != "erase" {
+		// store has nothing to do: the cache is ours. Git asks helpers to
+		// ignore operations they do not know.
 		_, _ = io.Copy(io.Discard, stdin)
 		return nil
+	}
+	var req map[string]string
+	if op != "" {
+		var err error
+		if req, err = readCredentialRequest(stdin); err != nil {
+			return err
+		}
 	}
 	app, err := github.NewApp(s.GitHub)
 	if err != nil {
 		return err
 	}
-	if inv.gitCredential == "get" {
-		req, err := readCredentialRequest(stdin)
-		if err != nil {
-			return err
-		}
-		if p := req["protocol"]; (p != "" && p != "https") || !servesHost(req["host"], app.APIURL()) {
-			// Not GitHub over https: say nothing, git asks the next helper.
-			return nil
-		}
+	if op != "" && (req["protocol"] != "https" || !servesHost(req["host"], app.APIURL())) {
+		// Not this GitHub over https: say nothing, git asks the next helper.
+		return nil
 	}
 	if err := (state.Dir{Root: s.StateDir}).Prepare(); err != nil {
 		return err
 	}
-	token, err := github.NewTokenSource(app, s.StateDir, maskOutput(s, stderr)).Token(context.Background())
+	tokens := github.NewTokenSource(app, s.StateDir, maskOutput(s, stderr))
+	tokens.Warn = func(msg string) { fmt.Fprintf(stderr, "taskrunner: warning: %s\n", msg) }
+	tokens.Info = func(msg string) { fmt.Fprintf(stderr, "taskrunner: %s\n", msg) }
+	ctx := context.Background()
+	if op == "erase" {
+		// Git found the token refused: the next process mints another.
+		return tokens.Erase(ctx, req["password"])
+	}
+	token, err := tokens.Token(ctx)
 	if err != nil {
 		return err
 	}
@@ -55,7 +65,12 @@ func githubHelper(inv *invocation, s *config.Settings, stdin io.Reader, stdout, 
 		_, err = fmt.Fprintln(stdout, token)
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "username=x-access-token\npassword=%s\n", token)
+	answer := fmt.Sprintf("username=x-access-token\npassword=%s\n", token)
+	if exp, ok := tokens.Expires(token); ok {
+		// Git 2.41 and later stop using the token at its expiry.
+		answer += fmt.Sprintf("password_expiry_utc=%d\n", exp.Unix())
+	}
+	_, err = io.WriteString(stdout, answer)
 	return err
 }
 
@@ -101,16 +116,25 @@ func readCredentialRequest(r io.Reader) (map[string]string, error) {
 	return req, nil
 }
 
-// servesHost reports whether the token is meant for host: github.com, the
-// API's own host, or a GitHub Enterprise server whose API is at api.HOST or
-// HOST/api/v3. A request naming no host gets the token.
+// servesHost reports whether the token is meant for host (which git must
+// name: a request without one gets no token). The API of a
+// GitHub Enterprise Server (HOST/api/v3) or of GHE.com (api.HOST) serves
+// that HOST only: github.com must never get another server's token. Any
+// other API (api.github.com, or a proxy or test server standing in for it)
+// serves github.com and its own host.
 func servesHost(host, apiURL string) bool {
-	if host == "" || host == "github.com" {
-		return true
-	}
 	u, err := url.Parse(apiURL)
 	if err != nil {
 		return false
 	}
-	return host == u.Host || "api."+host == u.Host
+	if host == "" {
+		return false
+	}
+	if strings.TrimRight(u.Path, "/") == "/api/v3" {
+		return host == u.Host
+	}
+	if h, ok := strings.CutPrefix(u.Host, "api."); ok && h != "github.com" {
+		return host == h
+	}
+	return host == "github.com" || host == u.Host
 }

@@ -92,6 +92,28 @@ type GitHub struct {
 	Repository string
 	// Actions is GITHUB_ACTIONS=true: new tokens are masked in the log.
 	Actions bool
+	// Token is GH_TOKEN, else GITHUB_TOKEN, and EnterpriseToken is
+	// GH_ENTERPRISE_TOKEN, else GITHUB_ENTERPRISE_TOKEN, as gh reads them: a
+	// fixed token, used when no App is set up. TokenVar and
+	// EnterpriseTokenVar name the variables they came from.
+	Token, TokenVar                     string
+	EnterpriseToken, EnterpriseTokenVar string
+	// CommitSHA is TASKRUNNER_COMMIT_SHA: the commit statuses go on, when
+	// set, instead of the one found from the event or HEAD.
+	CommitSHA string
+	// EventName and EventPath are GITHUB_EVENT_NAME and GITHUB_EVENT_PATH:
+	// under GitHub Actions, the event that started the workflow and the
+	// file holding its payload.
+	EventName, EventPath string
+	// StepSummary is GITHUB_STEP_SUMMARY: under GitHub Actions, the file
+	// the toplevel appends the build's table to.
+	StepSummary string
+	// Niceties is not TASKRUNNER_GITHUB_ACTIONS=0 (or false, no, off): the
+	// step summary and the ::error line of a failed task, under Actions.
+	Niceties bool
+	// MaxWait is TASKRUNNER_GITHUB_MAX_WAIT_SECONDS, default 300 s: the
+	// longest a call waits for GitHub's rate limits.
+	MaxWait time.Duration
 	// RefreshThreshold is TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS,
 	// default 300 s: a token with less left than this is renewed.
 	RefreshThreshold time.Duration
@@ -219,7 +241,31 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		Owner:            get("GITHUB_REPOSITORY_OWNER"),
 		Repository:       get("GITHUB_REPOSITORY"),
 		Actions:          get("GITHUB_ACTIONS") == "true",
+		CommitSHA:        strings.TrimSpace(get("TASKRUNNER_COMMIT_SHA")),
+		EventName:        get("GITHUB_EVENT_NAME"),
+		EventPath:        get("GITHUB_EVENT_PATH"),
 		RefreshThreshold: 300 * time.Second,
+		MaxWait:          300 * time.Second,
+		StepSummary:      get("GITHUB_STEP_SUMMARY"),
+	}
+	// On unless turned off: unlike the other on/off settings, empty is on.
+	s.GitHub.Niceties = true
+	if v := get("TASKRUNNER_GITHUB_ACTIONS"); v != "" {
+		on, err := parseFlag("TASKRUNNER_GITHUB_ACTIONS", v)
+		if err != nil {
+			return nil, err
+		}
+		s.GitHub.Niceties = on
+	}
+	for _, name := range []string{"GITHUB_TOKEN", "GH_TOKEN"} {
+		if v := strings.TrimSpace(get(name)); v != "" {
+			s.GitHub.Token, s.GitHub.TokenVar = v, name
+		}
+	}
+	for _, name := range []string{"GITHUB_ENTERPRISE_TOKEN", "GH_ENTERPRISE_TOKEN"} {
+		if v := strings.TrimSpace(get(name)); v != "" {
+			s.GitHub.EnterpriseToken, s.GitHub.EnterpriseTokenVar = v, name
+		}
 	}
 	prefix, prefixSet := lookup("TASKRUNNER_REMOTE_CACHE_PREFIX")
 	if !prefixSet {
@@ -260,6 +306,13 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		return nil, &SettingError{"TASKRUNNER_COLOR", get("TASKRUNNER_COLOR"), "auto, always or never"}
 	}
 	s.NoColor = get("NO_COLOR") != ""
+	if v := get("TASKRUNNER_GITHUB_MAX_WAIT_SECONDS"); v != "" {
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(secs >= 0 && secs <= maxSeconds) {
+			return nil, &SettingError{"TASKRUNNER_GITHUB_MAX_WAIT_SECONDS", v, "a number of seconds"}
+		}
+		s.GitHub.MaxWait = time.Duration(secs * float64(time.Second))
+	}
 	s.KeepBuilds = 50
 	if v := get("TASKRUNNER_KEEP_BUILDS"); v != "" {
 		n, err := strconv.Atoi(v)

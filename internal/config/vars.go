@@ -73,7 +73,11 @@ var Vars = []Var{
 	{Name: "GITHUB_REPOSITORY", Help: "repository for commit statuses", value: func(s *Settings) string { return s.GitHub.Repository }},
 	{Name: "GITHUB_REPOSITORY_OWNER", Help: "its owner", value: func(s *Settings) string { return s.GitHub.Owner }},
 	{Name: "GITHUB_API_URL", Help: "GitHub API", value: func(s *Settings) string { return s.GitHub.APIURL }},
-	{Name: "GITHUB_ACTIONS", Help: "true: mask new tokens in the log", value: func(s *Settings) string { return strconv.FormatBool(s.GitHub.Actions) }},
+	{Name: "GITHUB_ACTIONS", Help: "true: mask every token in the log", value: func(s *Settings) string { return strconv.FormatBool(s.GitHub.Actions) }},
+	{Name: "GITHUB_TOKEN", Help: "a fixed token, used when no App is set up (GH_TOKEN first)", Secret: true, value: func(s *Settings) string { return s.GitHub.Token }},
+	{Name: "TASKRUNNER_COMMIT_SHA", Help: "the commit statuses go on (default: HEAD, or a pull request's head)", value: func(s *Settings) string { return s.GitHub.CommitSHA }},
+	{Name: "TASKRUNNER_GITHUB_MAX_WAIT_SECONDS", Help: "longest wait for a GitHub rate limit", value: func(s *Settings) string { return seconds(s.GitHub.MaxWait) }},
+	{Name: "TASKRUNNER_GITHUB_ACTIONS", Help: "off: no step summary or ::error lines on Actions", value: func(s *Settings) string { return onOff(s.GitHub.Niceties) }},
 }
 
 func onOff(on bool) string {

@@ -45,6 +45,10 @@ type App struct {
 	owner, repo    string
 	actions        bool
 	threshold      time.Duration
+	maxWait        time.Duration // for rate limits, in one call
+	// fixed is a token given in the environment (GITHUB_TOKEN, say), used
+	// as it is instead of minting, and fixedVar the variable it came from.
+	fixed, fixedVar string
 }
 
 // ConfigError lists the GitHub App settings that are missing or unusable.
@@ -70,18 +74,54 @@ func NewApp(cfg config.GitHub) (*App, error) {
 		installationID: strings.TrimSpace(cfg.InstallationID),
 		actions:        cfg.Actions,
 		threshold:      cfg.RefreshThreshold,
+		maxWait:        cfg.MaxWait,
 	}
 
 	api := strings.TrimSpace(cfg.APIURL)
 	if api == "" {
 		api = "https://api.github.com"
 	}
-	if u, err := url.Parse(api); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	u, err := url.Parse(api)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("%s=%q is not an http(s) URL", envAPIURL, api)
 	}
 	a.apiURL = strings.TrimRight(api, "/")
 
+	appSet := a.appID != "" || a.installationID != "" || strings.TrimSpace(cfg.PrivateKey) != ""
+	if !appSet {
+		a.fixed, a.fixedVar = fixedToken(cfg, u)
+		if a.fixed != "" && !headerSafe(a.fixed) {
+			bad("%s holds characters an HTTP header cannot carry", a.fixedVar)
+		}
+	}
+	if a.fixed == "" {
+		a.checkApp(cfg, appSet, bad)
+	}
+
+	a.owner, a.repo = checkRepository(cfg, bad)
+
+	if len(problems) > 0 {
+		return nil, &ConfigError{Problems: problems}
+	}
+	return a, nil
+}
+
+// fixedToken picks the token gh would use for the API at u: on a GitHub
+// Enterprise Server, GH_ENTERPRISE_TOKEN or GITHUB_ENTERPRISE_TOKEN, else
+// (as GitHub Actions there sets it) GH_TOKEN or GITHUB_TOKEN.
+func fixedToken(cfg config.GitHub, u *url.URL) (tok, name string) {
+	if u != nil && u.Host != "api.github.com" && cfg.EnterpriseToken != "" {
+		return cfg.EnterpriseToken, cfg.EnterpriseTokenVar
+	}
+	return cfg.Token, cfg.TokenVar
+}
+
+// checkApp checks the App's own settings into a. When none is set, the
+// first problem says that a GITHUB_TOKEN would do instead.
+func (a *App) checkApp(cfg config.GitHub, appSet bool, bad func(string, ...any)) {
 	switch {
+	case a.appID == "" && !appSet:
+		bad("%s is not set (nor is GITHUB_TOKEN, to use instead of an App)", envAppID)
 	case a.appID == "":
 		bad("%s is not set", envAppID)
 	case !isName(a.appID, "._-"):
@@ -101,7 +141,10 @@ func NewApp(cfg config.GitHub) (*App, error) {
 	} else {
 		a.key = key
 	}
+}
 
+// checkRepository returns the repository's owner and name.
+func checkRepository(cfg config.GitHub, bad func(string, ...any)) (string, string) {
 	owner := strings.TrimSpace(cfg.Owner)
 	repo := strings.TrimSpace(cfg.Repository)
 	if o, r, ok := strings.Cut(repo, "/"); ok {
@@ -124,12 +167,7 @@ func NewApp(cfg config.GitHub) (*App, error) {
 	case !isName(owner, "-"):
 		bad("%s=%q is not a user or organisation name", envOwner, owner)
 	}
-	a.owner, a.repo = owner, repo
-
-	if len(problems) > 0 {
-		return nil, &ConfigError{Problems: problems}
-	}
-	return a, nil
+	return owner, repo
 }
 
 // parseKey parses an RSA private key in PEM, PKCS#1 or PKCS#8. On failure it
@@ -208,6 +246,15 @@ func (a *App) Repo() string { return a.repo }
 
 // APIURL is the base URL of the GitHub REST API, without a trailing slash.
 func (a *App) APIURL() string { return a.apiURL }
+
+// retryPolicy is how the App's calls are retried.
+func (a *App) retryPolicy() retryPolicy {
+	p := defaultRetry
+	if a.maxWait > 0 {
+		p.limitWait = a.maxWait
+	}
+	return p
+}
 
 // signJWT signs the App's JSON web token, valid from a minute before now (to
 // allow for a clock behind GitHub's) for nine minutes, under GitHub's

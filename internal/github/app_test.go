@@ -242,3 +242,36 @@ func assertNoKey(t testing.TB, msg, key string) {
 		}
 	}
 }
+
+func TestNewAppFixedToken(t *testing.T) {
+	base := config.GitHub{Owner: "acme", Repository: "acme/widgets", Token: "ghs_dotcom", TokenVar: "GITHUB_TOKEN",
+		EnterpriseToken: "ghs_ghes", EnterpriseTokenVar: "GH_ENTERPRISE_TOKEN"}
+	for _, tc := range []struct {
+		name    string
+		api     string
+		edit    func(*config.GitHub)
+		want    string
+		wantVar string
+	}{
+		{"github.com", "https://api.github.com", nil, "ghs_dotcom", "GITHUB_TOKEN"},
+		{"enterprise server", "https://ghe.example/api/v3", nil, "ghs_ghes", "GH_ENTERPRISE_TOKEN"},
+		{"enterprise server, Actions' token", "https://ghe.example/api/v3", func(c *config.GitHub) { c.EnterpriseToken = "" }, "ghs_dotcom", "GITHUB_TOKEN"},
+		{"app wins", "https://api.github.com", func(c *config.GitHub) { c.AppID = "1" }, "", ""},
+	} {
+		cfg := base
+		cfg.APIURL = tc.api
+		if tc.edit != nil {
+			tc.edit(&cfg)
+		}
+		app, err := NewApp(cfg)
+		if tc.want == "" {
+			if err == nil || !strings.Contains(err.Error(), "GITHUB_APP_PRIVATE_KEY is not set") {
+				t.Errorf("%s: err = %v, want the App's settings checked", tc.name, err)
+			}
+			continue
+		}
+		if err != nil || app.fixed != tc.want || app.fixedVar != tc.wantVar {
+			t.Errorf("%s: NewApp = %+v, %v; want token of %s", tc.name, app, err, tc.wantVar)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Tokens is where a Client gets its installation tokens.
@@ -44,18 +45,36 @@ type Client struct {
 	BaseURL string
 	// HTTPClient sends the requests; nil means a client with RequestTimeout.
 	HTTPClient *http.Client
-	// Warn prints a warning line; nil discards it.
-	Warn func(string)
+	// Warn prints a warning line, Info an info line; nil discards it.
+	Warn, Info func(string)
 
 	owner, repo string
+	fixedVar    string // the variable of a fixed token, which no refresh replaces
 	tokens      Tokens
 	retry       retryPolicy
+	// youngWaits are the waits before sending a token GitHub refused again,
+	// while it is younger than youngAge: a new token can be refused for a
+	// second or two while it replicates.
+	youngWaits []time.Duration
+}
+
+// youngAge is the age under which a refused token is tried again as it is.
+const youngAge = 5 * time.Second
+
+// aged is a Tokens that knows how old the tokens it hands out are.
+type aged interface {
+	Age(tok string) (time.Duration, bool)
 }
 
 // NewClient returns a client for app's repository that takes its tokens
 // from tokens.
 func NewClient(app *App, tokens Tokens) *Client {
-	return &Client{BaseURL: app.apiURL, owner: app.owner, repo: app.repo, tokens: tokens, retry: defaultRetry}
+	retry := app.retryPolicy()
+	if ts, ok := tokens.(*TokenSource); ok {
+		retry.gate = ts.retry.gate
+	}
+	return &Client{BaseURL: app.apiURL, owner: app.owner, repo: app.repo, fixedVar: app.fixedVar, tokens: tokens, retry: retry,
+		youngWaits: []time.Duration{time.Second, 2 * time.Second}}
 }
 
 // CreateStatus posts status s on the commit sha.
@@ -74,7 +93,7 @@ func (c *Client) CreateStatus(ctx context.Context, sha string, s Status) error {
 		return err
 	}
 	if r.status != http.StatusCreated && r.status != http.StatusOK {
-		return r.apiError(call)
+		return c.apiError(r, call)
 	}
 	return nil
 }
@@ -114,7 +133,7 @@ func (c *Client) eachStatus(ctx context.Context, sha string, f func(Status) bool
 			return err
 		}
 		if r.status != http.StatusOK {
-			return r.apiError(call)
+			return c.apiError(r, call)
 		}
 		var statuses []Status
 		if err := json.Unmarshal(r.body, &statuses); err != nil {
@@ -130,8 +149,10 @@ func (c *Client) eachStatus(ctx context.Context, sha string, f func(Status) bool
 	return nil
 }
 
-// call sends one API request with an installation token. On a 401 it
-// warns, forces a new token and sends the request once more.
+// call sends one API request with an installation token. On a 401 it sends
+// the request again with the same token after each of youngWaits while the
+// token is younger than youngAge, then warns, forces a new token and sends
+// the request once more (again after youngWaits while that one is young).
 func (c *Client) call(ctx context.Context, call, method, u string, body []byte) (*response, error) {
 	tok, err := c.tokens.Token(ctx)
 	if err != nil {
@@ -141,8 +162,11 @@ func (c *Client) call(ctx context.Context, call, method, u string, body []byte) 
 	if hc == nil {
 		hc = defaultHTTPClient
 	}
-	for refreshed := false; ; refreshed = true {
-		r, err := c.retry.do(ctx, hc, call, func() (*http.Request, error) {
+	retry := c.retry
+	retry.info = c.Info
+	young := 0
+	for refreshed := false; ; {
+		r, err := retry.do(ctx, hc, call, func() (*http.Request, error) {
 			var rd *bytes.Reader
 			if body != nil {
 				rd = bytes.NewReader(body)
@@ -152,14 +176,26 @@ func (c *Client) call(ctx context.Context, call, method, u string, body []byte) 
 				return nil, fmt.Errorf("github: %s: %w", call, err)
 			}
 			setHeaders(req)
-			req.Header.Set("Authorization", "token "+tok)
+			req.Header.Set("Authorization", "Bearer "+tok)
 			if body != nil {
 				req.Header.Set("Content-Type", "application/json")
 			}
 			return req, nil
 		})
-		if err != nil || r.status != http.StatusUnauthorized || refreshed {
+		if err != nil || r.status != http.StatusUnauthorized || c.fixedVar != "" {
 			return r, err
+		}
+		if a, ok := c.tokens.(aged); ok && young < len(c.youngWaits) {
+			if age, ok := a.Age(tok); ok && age < youngAge {
+				if err := sleep(ctx, c.youngWaits[young]); err != nil {
+					return nil, fmt.Errorf("github: %s: %w", call, err)
+				}
+				young++
+				continue
+			}
+		}
+		if refreshed {
+			return r, nil
 		}
 		if c.Warn != nil {
 			c.Warn(RefreshWarning)
@@ -167,7 +203,18 @@ func (c *Client) call(ctx context.Context, call, method, u string, body []byte) 
 		if tok, err = c.tokens.ForceRefresh(ctx, tok); err != nil {
 			return nil, err
 		}
+		refreshed, young = true, 0
 	}
+}
+
+// apiError describes a response the call does not accept. A fixed token
+// refused, or short of a permission, is the workflow's to fix.
+func (c *Client) apiError(r *response, call string) *APIError {
+	e := r.apiError(call)
+	if c.fixedVar != "" && (r.status == http.StatusUnauthorized || r.status == http.StatusForbidden || r.status == http.StatusNotFound) {
+		e.Hint = "check that " + c.fixedVar + " is valid for " + c.owner + "/" + c.repo + " and has the permission statuses: write"
+	}
+	return e
 }
 
 // newRequest is http.NewRequestWithContext without the typed-nil trap: a

@@ -70,8 +70,8 @@ func TestCreateAndListStatuses(t *testing.T) {
 		if call.Path == "/repos/acme/widgets/commits/"+sha+"/statuses" && !strings.Contains(call.Query, "per_page=100") {
 			t.Errorf("listing without per_page=100: %v?%s", call, call.Query)
 		}
-		if strings.HasPrefix(call.Path, "/repos/") && call.Auth != githubtest.AuthToken {
-			t.Errorf("%v did not authenticate with the installation token", call)
+		if strings.HasPrefix(call.Path, "/repos/") && (call.Auth != githubtest.AuthToken || call.Header.Get("Authorization") != "Bearer [redacted]") {
+			t.Errorf("%v did not authenticate with the installation token as Bearer: %q", call, call.Header.Get("Authorization"))
 		}
 		if call.Header.Get("User-Agent") != "taskrunner" || call.Header.Get("X-GitHub-Api-Version") != "2022-11-28" {
 			t.Errorf("%v lacks the API headers: %v", call, call.Header)
@@ -325,18 +325,113 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
-// TestRetryAfterCapped has GitHub ask for an hour's wait, which the client
-// shortens to its cap rather than hang the build.
-func TestRetryAfterCapped(t *testing.T) {
+// TestRetryAfterOverBound has GitHub ask for an hour's wait: over the
+// bound, the call fails at once, naming the setting, rather than hang the
+// build or hammer GitHub.
+func TestRetryAfterOverBound(t *testing.T) {
 	e := newEnv(t, 300*time.Second)
 	e.srv.RateLimit("GET /repos/", 1, time.Hour)
 	c := e.client(e.source())
-	c.retry.maxWait = 100 * time.Millisecond
+	c.retry.limitWait = 5 * time.Second
 	start := time.Now()
-	if _, err := c.ListStatuses(context.Background(), sha); err != nil {
-		t.Fatal(err)
+	_, err := c.ListStatuses(context.Background(), sha)
+	want := "github: listing the commit statuses of 0123456789ab failed: GitHub's secondary rate limit asks to wait 1h0m0s, over TASKRUNNER_GITHUB_MAX_WAIT_SECONDS (5s)"
+	if msg := e.failed(err); msg != want {
+		t.Errorf("error = %q\nwant    %q", msg, want)
 	}
 	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("waited %v, want the 100 ms cap", d)
+		t.Errorf("took %v, want an error at once", d)
+	}
+}
+
+func TestRateLimitKinds(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	p := retryPolicy{minSecondary: time.Minute}
+	for _, tc := range []struct {
+		name   string
+		status int
+		header http.Header
+		body   string
+		kind   string
+		wait   time.Duration
+	}{
+		{"primary", 403, http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"1700000030"}}, "", "primary", 31 * time.Second},
+		{"primary as 429", 429, http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"1700000010"}}, "", "primary", 11 * time.Second},
+		{"secondary with Retry-After", 403, http.Header{"Retry-After": {"7"}}, "", "secondary", 7 * time.Second},
+		{"secondary without Retry-After", 403, http.Header{}, `{"message":"You have exceeded a secondary rate limit."}`, "secondary", time.Minute},
+		{"bare 429", 429, http.Header{}, "", "secondary", time.Minute},
+		{"permission", 403, http.Header{"X-Ratelimit-Remaining": {"4999"}}, `{"message":"Resource not accessible by integration"}`, "", 0},
+		{"server error", 502, http.Header{}, "", "", 0},
+	} {
+		kind, wait, ok := p.rateLimit(&response{status: tc.status, header: tc.header, body: []byte(tc.body)}, now)
+		if kind != tc.kind || wait != tc.wait || ok != (tc.kind != "") {
+			t.Errorf("%s: rateLimit = %q, %v, %v; want %q, %v", tc.name, kind, wait, ok, tc.kind, tc.wait)
+		}
+	}
+}
+
+// TestRateLimitShared: once one process has met a rate limit, another
+// waits for its end instead of hitting it again.
+func TestRateLimitShared(t *testing.T) {
+	e := newEnv(t, 300*time.Second)
+	e.srv.PrimaryLimit("GET /repos/", 1, time.Second)
+	var infos []string
+	first := e.client(e.source())
+	first.retry.gate = newGate(e.dir)
+	first.Info = func(s string) { infos = append(infos, s) }
+	if _, err := first.ListStatuses(context.Background(), sha); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.PrimaryLimit("GET /repos/", 1, time.Second)
+	second := e.client(e.source())
+	second.retry.gate = newGate(e.dir)
+	second.Info = first.Info
+	// The first call's limit is over: the second meets its own, then a
+	// third process waits for that one without a refusal of its own.
+	if _, err := second.ListStatuses(context.Background(), sha); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.PrimaryLimit("GET /repos/", 1, 2*time.Second)
+	go func() { _, _ = first.ListStatuses(context.Background(), sha) }()
+	time.Sleep(300 * time.Millisecond)
+	third := e.client(e.source())
+	third.retry.gate = newGate(e.dir)
+	if _, err := third.ListStatuses(context.Background(), sha); err != nil {
+		t.Fatal(err)
+	}
+	if n := countCalls(e.srv, "GET", "/repos/"); n < 6 {
+		t.Errorf("%d calls, want at least 6", n)
+	}
+	refusals := 0
+	for _, c := range e.srv.Calls() {
+		if c.Status == 403 {
+			refusals++
+		}
+	}
+	if refusals != 3 {
+		t.Errorf("%d refusals, want 3 (the third process waited for the second's limit)", refusals)
+	}
+	if len(infos) < 2 || !strings.HasPrefix(infos[0], "GitHub primary rate limit: waiting ") {
+		t.Errorf("info lines = %q", infos)
+	}
+}
+
+// TestYoungToken401: a token GitHub refuses while it is new is sent again
+// as it is, after each of the young waits, before any refresh.
+func TestYoungToken401(t *testing.T) {
+	e := newEnv(t, 300*time.Second, githubtest.WithReplication(150*time.Millisecond))
+	c := e.client(e.source())
+	c.youngWaits = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}
+	if err := c.CreateStatus(context.Background(), sha, Status{State: new("success"), Context: new("build")}); err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, call := range e.srv.Calls() {
+		if strings.HasPrefix(call.Path, "/repos/") {
+			got = append(got, call.Status)
+		}
+	}
+	if len(got) < 2 || got[len(got)-1] != 201 || e.srv.Mints() != 1 || len(e.warnings()) != 0 {
+		t.Errorf("statuses %v, mints %d, warnings %q; want 401s then 201, one mint, no warning", got, e.srv.Mints(), e.warnings())
 	}
 }

@@ -30,7 +30,7 @@ type env struct {
 
 func newEnv(t testing.TB, threshold time.Duration, opts ...githubtest.Option) *env {
 	t.Helper()
-	srv := githubtest.New(opts...)
+	srv := githubtest.New(append([]githubtest.Option{githubtest.WithBearerOnly()}, opts...)...)
 	t.Cleanup(srv.Close)
 	e := &env{t: t, srv: srv, dir: t.TempDir()}
 	e.cfg = config.GitHub{
@@ -57,7 +57,8 @@ func (e *env) newApp() *App {
 }
 
 // fastRetry keeps the retry count but not the waits, except a Retry-After.
-var fastRetry = retryPolicy{attempts: 4, backoff: 10 * time.Millisecond, maxWait: 5 * time.Second}
+var fastRetry = retryPolicy{attempts: 4, backoff: 10 * time.Millisecond, maxWait: 5 * time.Second,
+	limitWait: 10 * time.Second, minSecondary: time.Second}
 
 // source returns a new TokenSource, as a new process would make.
 func (e *env) source() *TokenSource {
@@ -71,6 +72,7 @@ func (e *env) client(ts *TokenSource) *Client {
 	c := NewClient(e.app, ts)
 	c.HTTPClient = e.httpClient()
 	c.retry = fastRetry
+	c.youngWaits = nil // TestYoungToken401 sets its own
 	c.Warn = func(s string) {
 		e.mu.Lock()
 		defer e.mu.Unlock()

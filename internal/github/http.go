@@ -27,10 +27,65 @@ var defaultHTTPClient = &http.Client{Timeout: RequestTimeout}
 type retryPolicy struct {
 	attempts int           // in all, the first one included
 	backoff  time.Duration // the first wait; each next one is twice as long
-	maxWait  time.Duration // the longest wait, Retry-After included
+	maxWait  time.Duration // the longest wait after an error, Retry-After included
+	// limitWait bounds the waits for rate limits in one call, all together
+	// (TASKRUNNER_GITHUB_MAX_WAIT_SECONDS); a limit that asks for more fails
+	// the call at once.
+	limitWait time.Duration
+	// minSecondary is the wait for a secondary rate limit that gives no
+	// Retry-After: GitHub asks for at least a minute.
+	minSecondary time.Duration
+	// info prints an info line; nil discards it.
+	info func(string)
+	// gate, when set, shares rate limits between processes.
+	gate *gate
 }
 
-var defaultRetry = retryPolicy{attempts: 4, backoff: 500 * time.Millisecond, maxWait: 60 * time.Second}
+var defaultRetry = retryPolicy{attempts: 4, backoff: 500 * time.Millisecond, maxWait: 60 * time.Second,
+	limitWait: DefaultMaxWait, minSecondary: time.Minute}
+
+// DefaultMaxWait is the default bound of the waits for rate limits in one
+// call.
+const DefaultMaxWait = 300 * time.Second
+
+// LimitError is a call that a rate limit stopped: GitHub asked for a longer
+// wait than TASKRUNNER_GITHUB_MAX_WAIT_SECONDS allows.
+type LimitError struct {
+	Call string
+	Kind string        // "primary" or "secondary"
+	Wait time.Duration // how long GitHub asked to wait
+	Max  time.Duration
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("github: %s failed: GitHub's %s rate limit asks to wait %s, over TASKRUNNER_GITHUB_MAX_WAIT_SECONDS (%s)",
+		e.Call, e.Kind, e.Wait.Round(time.Second), e.Max.Round(time.Second))
+}
+
+// rateLimit tells whether r is a rate limit, which kind, and how long it
+// asks to wait: a primary limit (x-ratelimit-remaining: 0) until
+// x-ratelimit-reset, a secondary one (403 or 429 with Retry-After, or a
+// message naming it, or any other 429) for Retry-After or minSecondary.
+func (p retryPolicy) rateLimit(r *response, now time.Time) (kind string, wait time.Duration, ok bool) {
+	if r.status != http.StatusForbidden && r.status != http.StatusTooManyRequests {
+		return "", 0, false
+	}
+	if r.header.Get("Retry-After") != "" {
+		return "secondary", retryAfter(r.header), true
+	}
+	if strings.TrimSpace(r.header.Get("X-Ratelimit-Remaining")) == "0" {
+		reset, err := strconv.ParseInt(strings.TrimSpace(r.header.Get("X-Ratelimit-Reset")), 10, 64)
+		if err != nil {
+			return "primary", p.minSecondary, true
+		}
+		// The reset is in whole seconds: a second more makes sure it passed.
+		return "primary", max(time.Unix(reset, 0).Sub(now)+time.Second, 0), true
+	}
+	if r.status == http.StatusTooManyRequests || strings.Contains(strings.ToLower(string(r.body)), "secondary rate limit") {
+		return "secondary", p.minSecondary, true
+	}
+	return "", 0, false
+}
 
 // APIError is an answer from GitHub that ends a call: a status the call does
 // not accept, or one still failing after the retries. Message is GitHub's
@@ -76,7 +131,27 @@ func setHeaders(req *http.Request) {
 // It returns the first response that is not to be retried, whatever its
 // status; when the attempts run out it returns an error instead.
 func (p retryPolicy) do(ctx context.Context, hc *http.Client, call string, build func() (*http.Request, error)) (*response, error) {
+	var limited time.Duration // waited for rate limits so far
+	hold := func(kind string, wait time.Duration, why string) error {
+		wait = max(wait, time.Second)
+		if limited+wait > p.limitWait {
+			return &LimitError{Call: call, Kind: kind, Wait: wait, Max: p.limitWait}
+		}
+		limited += wait
+		if p.info != nil {
+			p.info(fmt.Sprintf("GitHub %s rate limit%s: waiting %s before %s", kind, why, wait.Round(time.Second), call))
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return fmt.Errorf("github: %s: %w (while waiting for a rate limit)", call, err)
+		}
+		return nil
+	}
 	for attempt := 1; ; attempt++ {
+		if kind, until := p.gate.until(); until.After(time.Now()) {
+			if err := hold(kind, time.Until(until), " hit by another call"); err != nil {
+				return nil, err
+			}
+		}
 		req, err := build()
 		if err != nil {
 			return nil, err
@@ -91,6 +166,14 @@ func (p retryPolicy) do(ctx context.Context, hc *http.Client, call string, build
 			resp.Body.Close()
 			if err == nil {
 				r := &response{status: resp.StatusCode, header: resp.Header, body: body, secret: secret}
+				if kind, wait, ok := p.rateLimit(r, time.Now()); ok {
+					p.gate.set(kind, time.Now().Add(wait))
+					if err := hold(kind, wait, ""); err != nil {
+						return nil, err
+					}
+					attempt--
+					continue
+				}
 				if !retryable(r) {
 					return r, nil
 				}

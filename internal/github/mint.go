@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -18,6 +19,7 @@ const mintCall = "minting an installation token"
 type token struct {
 	value   string
 	expires time.Time
+	minted  time.Time // when it was minted, by this machine's clock; zero if unknown
 }
 
 // freshFor reports whether t is set and has at least d left at now.
@@ -26,10 +28,42 @@ func (t token) freshFor(now time.Time, d time.Duration) bool {
 }
 
 // mint asks GitHub for a new installation token, signing a new JWT for each
-// attempt.
+// attempt. When GitHub refuses the JWT's times, its clock and this
+// machine's differ: mint signs the JWT again on GitHub's time, from the
+// Date header of the refusal, and tries once more.
 func (a *App) mint(ctx context.Context, hc *http.Client, p retryPolicy, now func() time.Time) (token, error) {
 	ctx, cancel := context.WithTimeout(ctx, mintTimeout)
 	defer cancel()
+	start := now()
+	t, r, err := a.mintOnce(ctx, hc, p, now)
+	if r == nil || !r.clockRefused() {
+		t.minted = start
+		return t, err
+	}
+	date, derr := http.ParseTime(r.header.Get("Date"))
+	if derr != nil {
+		return t, err
+	}
+	offset := date.Sub(now())
+	start = now()
+	t, _, err = a.mintOnce(ctx, hc, p, func() time.Time { return now().Add(offset) })
+	t.minted = start
+	return t, err
+}
+
+// clockRefused reports whether r refuses a JWT for its times, GitHub's
+// 401 "'Issued at' claim ('iat') must be …" or "'Expiration time' claim …".
+func (r *response) clockRefused() bool {
+	if r.status != http.StatusUnauthorized {
+		return false
+	}
+	m := r.message()
+	return strings.Contains(m, "'Issued at' claim") || strings.Contains(m, "'Expiration time' claim")
+}
+
+// mintOnce makes one mint, retries of network errors and 5xx included. On
+// an answer GitHub gave, it returns that answer too.
+func (a *App) mintOnce(ctx context.Context, hc *http.Client, p retryPolicy, now func() time.Time) (token, *response, error) {
 	url := a.apiURL + "/app/installations/" + a.installationID + "/access_tokens"
 	r, err := p.do(ctx, hc, mintCall, func() (*http.Request, error) {
 		jwt, err := a.signJWT(now())
@@ -45,14 +79,22 @@ func (a *App) mint(ctx context.Context, hc *http.Client, p retryPolicy, now func
 		return req, nil
 	})
 	if err != nil {
-		return token{}, err
+		return token{}, nil, err
 	}
+	t, err := a.tokenFrom(r)
+	return t, r, err
+}
+
+// tokenFrom reads the answer to a mint.
+func (a *App) tokenFrom(r *response) (token, error) {
 	if r.status != http.StatusCreated && r.status != http.StatusOK {
 		e := r.apiError(mintCall)
-		switch r.status {
-		case http.StatusUnauthorized:
+		switch {
+		case r.clockRefused():
+			e.Hint = "check this machine's clock: GitHub finds the App's JWT issued or expiring at the wrong time"
+		case r.status == http.StatusUnauthorized:
 			e.Hint = "check " + envAppID + " and " + envPrivateKey
-		case http.StatusNotFound, http.StatusForbidden:
+		case r.status == http.StatusNotFound, r.status == http.StatusForbidden:
 			e.Hint = "check " + envInstallationID + " and that the app is installed"
 		}
 		return token{}, e

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/taskrunner/taskrunner/internal/flock"
@@ -27,11 +28,20 @@ const (
 // say), and failing beats hanging the build.
 const lockWait = mintTimeout + time.Minute
 
-// cacheEntry is the token cache file's content. The names are shared with
-// the tool taskrunner succeeds.
+// cacheEntry is the token cache file's content. The names of the token and
+// its expiry are shared with the tool taskrunner succeeds, which ignores the
+// other fields. Those say whose token it is: processes of other Apps or
+// installations share the file on a self-hosted runner, and GitHub answers
+// a token of the wrong one with 403 or 404, from which nothing recovers.
 type cacheEntry struct {
-	Token     string    `json:"cachedToken"`
-	ExpiresAt time.Time `json:"cachedExpiresAt"`
+	Token          string    `json:"cachedToken"`
+	ExpiresAt      time.Time `json:"cachedExpiresAt"`
+	APIURL         string    `json:"apiUrl,omitempty"`
+	AppID          string    `json:"appId,omitempty"`
+	InstallationID string    `json:"installationId,omitempty"`
+	// MintedAt is when the token was minted: GitHub may refuse a token for
+	// its first seconds, while it replicates.
+	MintedAt time.Time `json:"mintedAt,omitzero"`
 }
 
 // TokenSource hands out installation tokens of one App, shared by every
@@ -48,6 +58,8 @@ type TokenSource struct {
 	// HTTPClient sends the minting requests; nil means a client with
 	// RequestTimeout. Set it before the first call.
 	HTTPClient *http.Client
+	// Warn prints a warning line, Info an info line; nil discards it.
+	Warn, Info func(string)
 
 	app    *App
 	dir    string
@@ -60,14 +72,21 @@ type TokenSource struct {
 	// GitHub once at a time.
 	sem chan struct{}
 	tok token // the last token this source got
+
+	maskMu sync.Mutex
+	masked map[string]bool // tokens this process has masked
 }
 
 // NewTokenSource returns a source of installation tokens for app that
 // shares them through the cache file in stateDir. When the App runs under
-// GitHub Actions, each token it mints is masked with "::add-mask::" on
-// stdout, the process's standard output.
+// GitHub Actions, each token it hands out, minted, cached or fixed, is
+// masked with "::add-mask::" on stdout once per source, before it is
+// returned: the runner's masks do not reach a second job on the same
+// runner that takes the token from the cache.
 func NewTokenSource(app *App, stateDir string, stdout io.Writer) *TokenSource {
-	return &TokenSource{app: app, dir: stateDir, stdout: stdout, now: time.Now, retry: defaultRetry, sem: make(chan struct{}, 1)}
+	retry := app.retryPolicy()
+	retry.gate = newGate(stateDir)
+	return &TokenSource{app: app, dir: stateDir, stdout: stdout, now: time.Now, retry: retry, sem: make(chan struct{}, 1)}
 }
 
 // CachePath is the path of the token cache file.
@@ -85,8 +104,16 @@ func (s *TokenSource) httpClient() *http.Client {
 // Token returns an installation token with at least the refresh threshold
 // left, from memory, from the cache file or newly minted, in that order.
 // A token GitHub has just minted is returned even if its whole life is
-// shorter than the threshold.
+// shorter than the threshold. A fixed token (GITHUB_TOKEN, with no App set
+// up) is returned as it is.
 func (s *TokenSource) Token(ctx context.Context) (string, error) {
+	return s.masking(s.token(ctx))
+}
+
+func (s *TokenSource) token(ctx context.Context) (string, error) {
+	if s.app.fixed != "" {
+		return s.app.fixed, nil
+	}
 	if err := s.acquire(ctx); err != nil {
 		return "", err
 	}
@@ -94,9 +121,68 @@ func (s *TokenSource) Token(ctx context.Context) (string, error) {
 	if s.tok.freshFor(s.now(), s.app.threshold) {
 		return s.tok.value, nil
 	}
-	return s.underLock(ctx, func(cached token) bool {
+	return s.underLock(ctx, true, func(cached token) bool {
 		return cached.freshFor(s.now(), s.app.threshold)
 	})
+}
+
+// masking masks tok under GitHub Actions, unless this source already has.
+// Masking must precede any use that could print the token.
+func (s *TokenSource) masking(tok string, err error) (string, error) {
+	if err != nil || !s.app.actions || s.stdout == nil {
+		return tok, err
+	}
+	s.maskMu.Lock()
+	defer s.maskMu.Unlock()
+	if !s.masked[tok] {
+		if s.masked == nil {
+			s.masked = map[string]bool{}
+		}
+		fmt.Fprintf(s.stdout, "::add-mask::%s\n", tok)
+		s.masked[tok] = true
+	}
+	return tok, nil
+}
+
+// Expires returns when tok expires, if it is the token this source last
+// handed out and that is known.
+func (s *TokenSource) Expires(tok string) (time.Time, bool) {
+	s.sem <- struct{}{}
+	t := s.tok
+	<-s.sem
+	if t.value != tok || s.app.fixed != "" {
+		return time.Time{}, false
+	}
+	return t.expires, true
+}
+
+// Erase drops the cached token if it is tok, which a user of it (git)
+// found refused, so that the next process mints another. Other tokens
+// stay: tok may be an old one.
+func (s *TokenSource) Erase(ctx context.Context, tok string) error {
+	if s.app.fixed != "" || tok == "" {
+		return nil
+	}
+	if err := s.acquire(ctx); err != nil {
+		return err
+	}
+	defer s.release()
+	if s.tok.value == tok {
+		s.tok = token{}
+	}
+	lctx, cancel := context.WithTimeout(ctx, lockWait)
+	unlock, err := flock.Lock(lctx, s.lockPath(), 0o600)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("github: token cache: %w", err)
+	}
+	defer unlock()
+	if cached, ok := s.readCache(); ok && cached.value == tok {
+		if err := os.Remove(s.CachePath()); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("github: dropping the cached token: %w", err)
+		}
+	}
+	return nil
 }
 
 // ForceRefresh returns a new installation token to replace stale, a token
@@ -105,6 +191,9 @@ func (s *TokenSource) Token(ctx context.Context) (string, error) {
 // process or in the cache file, while this one waited for the lock, that
 // replacement is returned instead of minting yet another.
 func (s *TokenSource) ForceRefresh(ctx context.Context, stale string) (string, error) {
+	if s.app.fixed != "" {
+		return "", fmt.Errorf("github: GitHub refused the token in %s, which cannot be refreshed", s.app.fixedVar)
+	}
 	if err := s.acquire(ctx); err != nil {
 		return "", err
 	}
@@ -114,9 +203,23 @@ func (s *TokenSource) ForceRefresh(ctx context.Context, stale string) (string, e
 			(s.tok.value != stale || !t.expires.Before(s.tok.expires))
 	}
 	if replaced(s.tok) {
-		return s.tok.value, nil
+		return s.masking(s.tok.value, nil)
 	}
-	return s.underLock(ctx, replaced)
+	return s.masking(s.underLock(ctx, false, replaced))
+}
+
+// Age returns how long ago tok was minted, when this source knows.
+func (s *TokenSource) Age(tok string) (time.Duration, bool) {
+	if s.app.fixed != "" {
+		return 0, false
+	}
+	s.sem <- struct{}{}
+	t := s.tok
+	<-s.sem
+	if t.value != tok || t.minted.IsZero() {
+		return 0, false
+	}
+	return s.now().Sub(t.minted), true
 }
 
 func (s *TokenSource) acquire(ctx context.Context) error {
@@ -130,10 +233,16 @@ func (s *TokenSource) acquire(ctx context.Context) error {
 
 func (s *TokenSource) release() { <-s.sem }
 
+// minFallback is the least life a cached token needs to stand in for one
+// that could not be minted.
+const minFallback = time.Minute
+
 // underLock takes the cache lock, returns the cached token if usable says
-// so, and otherwise mints a token and writes it to the cache. Caller holds
-// s.sem.
-func (s *TokenSource) underLock(ctx context.Context, usable func(token) bool) (string, error) {
+// so, and otherwise mints a token and writes it to the cache. When the mint
+// fails and fallback is set, a cached token that is still valid (from the
+// file or memory) is used instead, with a warning: it still serves for
+// most of an hour. Caller holds s.sem.
+func (s *TokenSource) underLock(ctx context.Context, fallback bool, usable func(token) bool) (string, error) {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return "", fmt.Errorf("github: cannot create the state directory for the token cache: %w", err)
 	}
@@ -148,19 +257,28 @@ func (s *TokenSource) underLock(ctx context.Context, usable func(token) bool) (s
 	}
 	defer unlock()
 
-	if cached, ok := s.readCache(); ok && usable(cached) {
+	cached, ok := s.readCache()
+	if ok && usable(cached) {
 		s.tok = cached
 		return cached.value, nil
 	}
-	t, err := s.app.mint(ctx, s.httpClient(), s.retry, s.now)
+	retry := s.retry
+	retry.info = s.Info
+	t, err := s.app.mint(ctx, s.httpClient(), retry, s.now)
 	if err != nil {
-		return "", err
+		if !ok || s.tok.expires.After(cached.expires) {
+			cached = s.tok
+		}
+		if !fallback || ctx.Err() != nil || !cached.freshFor(s.now(), minFallback) {
+			return "", err
+		}
+		if s.Warn != nil {
+			s.Warn(fmt.Sprintf("using the cached GitHub token, valid for %s more: %v", cached.expires.Sub(s.now()).Round(time.Second), err))
+		}
+		s.tok = cached
+		return cached.value, nil
 	}
 	s.tok = t
-	if s.app.actions && s.stdout != nil {
-		// Masking must precede any use that could print the token.
-		fmt.Fprintf(s.stdout, "::add-mask::%s\n", t.value)
-	}
 	// A cache that cannot be written costs other processes a mint of their
 	// own, not this one its good token.
 	_ = s.writeCache(t)
@@ -168,7 +286,8 @@ func (s *TokenSource) underLock(ctx context.Context, usable func(token) bool) (s
 }
 
 // readCache reads the cache file. A missing, unreadable or malformed file
-// is no token.
+// is no token, and so is an entry for another API, App or installation, or
+// one that does not say whose it is.
 func (s *TokenSource) readCache() (token, bool) {
 	b, err := os.ReadFile(s.CachePath())
 	if err != nil {
@@ -178,14 +297,21 @@ func (s *TokenSource) readCache() (token, bool) {
 	if err := json.Unmarshal(b, &e); err != nil || !headerSafe(e.Token) || e.ExpiresAt.IsZero() {
 		return token{}, false
 	}
-	return token{value: e.Token, expires: e.ExpiresAt}, true
+	if e.APIURL != s.app.apiURL || e.AppID != s.app.appID || e.InstallationID != s.app.installationID {
+		return token{}, false
+	}
+	return token{value: e.Token, expires: e.ExpiresAt, minted: e.MintedAt}, true
 }
 
 // writeCache replaces the cache file with t at once: it writes a file of
 // mode 0600 beside it and renames it over the old one, so that no reader
 // ever sees half of it. Caller holds the cache lock.
 func (s *TokenSource) writeCache(t token) (err error) {
-	b, err := json.Marshal(cacheEntry{Token: t.value, ExpiresAt: t.expires.UTC()})
+	b, err := json.Marshal(cacheEntry{
+		Token: t.value, ExpiresAt: t.expires.UTC(),
+		APIURL: s.app.apiURL, AppID: s.app.appID, InstallationID: s.app.installationID,
+		MintedAt: t.minted.UTC(),
+	})
 	if err != nil {
 		return err
 	}

@@ -42,8 +42,8 @@ func TestTokenMintsAndWritesCache(t *testing.T) {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		t.Fatalf("cache is not a JSON object of strings: %v", err)
 	}
-	if len(raw) != 2 || raw["cachedToken"] != tok {
-		t.Errorf("cache holds keys %v, want exactly cachedToken (the token) and cachedExpiresAt", keys(raw))
+	if len(raw) != 6 || raw["mintedAt"] == "" || raw["cachedToken"] != tok || raw["apiUrl"] != e.srv.URL || raw["appId"] != "12345" || raw["installationId"] != "67890" {
+		t.Errorf("cache holds keys %v, want exactly cachedToken (the token), cachedExpiresAt, apiUrl, appId, installationId and mintedAt", keys(raw))
 	}
 	exp, err := time.Parse(time.RFC3339, raw["cachedExpiresAt"])
 	if err != nil {
@@ -108,7 +108,8 @@ func TestTokenWarmCacheNoMint(t *testing.T) {
 func TestTokenCacheFromOtherWriter(t *testing.T) {
 	e := newEnv(t, 300*time.Second)
 	exp := time.Now().Add(30 * time.Minute).In(time.FixedZone("", 2*3600)).Format(time.RFC3339)
-	os.WriteFile(filepath.Join(e.dir, CacheFile), []byte(`{"cachedToken": "ghs_other", "cachedExpiresAt": "`+exp+`"}`), 0o600)
+	os.WriteFile(filepath.Join(e.dir, CacheFile), []byte(`{"installationId": "67890", "cachedToken": "ghs_other", "cachedExpiresAt": "`+exp+
+		`", "appId": "12345", "apiUrl": "`+e.srv.URL+`", "more": 1}`), 0o600)
 	tok, err := e.source().Token(context.Background())
 	if err != nil || tok != "ghs_other" {
 		t.Errorf("Token = %q, %v; want the cached ghs_other", tok, err)
@@ -221,8 +222,10 @@ func TestTokenMasking(t *testing.T) {
 			if actions {
 				want = "::add-mask::" + tok + "\n"
 			}
-			if out.String() != want || otherOut.Len() != 0 {
-				t.Errorf("minting process printed %q, reading one %q; want %q and nothing", out.String(), otherOut.String(), want)
+			// Each process masks the token once, cached or minted: the
+			// runner's masks do not reach another job on the runner.
+			if out.String() != want || otherOut.String() != want {
+				t.Errorf("minting process printed %q, reading one %q; want %q from each", out.String(), otherOut.String(), want)
 			}
 		})
 	}
@@ -364,5 +367,95 @@ func BenchmarkTokenWarm(b *testing.B) {
 	}
 	if e.srv.Mints() != 1 {
 		b.Fatalf("mints = %d, want 1", e.srv.Mints())
+	}
+}
+
+// TestTokenCachePerApp: an entry of another API, App or installation, or
+// one that does not say whose it is, is a miss; the new entry says whose
+// it is, beside the fields the tool taskrunner succeeds reads.
+func TestTokenCachePerApp(t *testing.T) {
+	exp := time.Now().Add(30 * time.Minute).UTC().Format(time.RFC3339)
+	for name, fields := range map[string]string{
+		"no owner fields":    ``,
+		"other API":          `, "apiUrl": "https://ghe.example/api/v3", "appId": "12345", "installationId": "67890"`,
+		"other App":          `, "apiUrl": "URL", "appId": "999", "installationId": "67890"`,
+		"other installation": `, "apiUrl": "URL", "appId": "12345", "installationId": "1"`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, 300*time.Second)
+			path := filepath.Join(e.dir, CacheFile)
+			fields = strings.ReplaceAll(fields, "URL", e.srv.URL)
+			os.WriteFile(path, []byte(`{"cachedToken": "ghs_other", "cachedExpiresAt": "`+exp+`"`+fields+`}`), 0o600)
+			tok, err := e.source().Token(context.Background())
+			if err != nil || tok == "ghs_other" || e.srv.Mints() != 1 {
+				t.Fatalf("Token = %v (ghs_other: %v), mints = %d; want a new token", err, tok == "ghs_other", e.srv.Mints())
+			}
+			b, _ := os.ReadFile(path)
+			var got map[string]any
+			json.Unmarshal(b, &got)
+			if got["cachedToken"] != tok || got["apiUrl"] != e.srv.URL || got["appId"] != "12345" || got["installationId"] != "67890" || got["cachedExpiresAt"] == nil {
+				t.Errorf("cache = %v", got)
+			}
+		})
+	}
+}
+
+// TestMintClockCorrected: with this machine's clock ahead of GitHub's, the
+// first JWT is refused and the second, on GitHub's time from its Date
+// header, gets the token.
+func TestMintClockCorrected(t *testing.T) {
+	e := newEnv(t, 300*time.Second, githubtest.WithClock(-3*time.Minute))
+	if _, err := e.source().Token(context.Background()); err != nil {
+		t.Fatal(e.failed(err))
+	}
+	if n := countCalls(e.srv, "POST", "/app/"); n != 2 || e.srv.Mints() != 1 {
+		t.Errorf("mint calls = %d, mints = %d; want 2 and 1", n, e.srv.Mints())
+	}
+}
+
+// TestMintClockHint: a refusal of the JWT's times that the Date header
+// cannot fix names the clock, not the App id and key.
+func TestMintClockHint(t *testing.T) {
+	e := newEnv(t, 300*time.Second)
+	body := `{"message":"'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued"}`
+	e.srv.Inject(githubtest.Fault{Match: "POST /app/", Status: 401, Body: body, Times: 2})
+	_, err := e.source().Token(context.Background())
+	msg := e.failed(err)
+	if !strings.HasSuffix(msg, "; check this machine's clock: GitHub finds the App's JWT issued or expiring at the wrong time") {
+		t.Errorf("error = %q, want the clock named", msg)
+	}
+	if n := countCalls(e.srv, "POST", "/app/"); n != 2 {
+		t.Errorf("mint calls = %d, want 2 (one retry on GitHub's time)", n)
+	}
+}
+
+// TestMintFailsCachedServes: a failed mint while the cached token is still
+// valid hands out that token, with one warning; without one, the failure
+// is an error.
+func TestMintFailsCachedServes(t *testing.T) {
+	e := newEnv(t, 15*time.Minute, githubtest.WithTokenLifetime(10*time.Minute))
+	first, err := e.source().Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Fail("POST /app/", 503, 100)
+	var warns []string
+	ts := e.source()
+	ts.Warn = func(s string) { warns = append(warns, s); e.mu.Lock(); e.msgs = append(e.msgs, s); e.mu.Unlock() }
+	got, err := ts.Token(context.Background())
+	if err != nil || got != first {
+		t.Fatalf("Token = %v (cached one: %v), want the cached token", err, got == first)
+	}
+	if len(warns) != 1 || !strings.HasPrefix(warns[0], "using the cached GitHub token, valid for ") || !strings.HasSuffix(warns[0], "more: github: minting an installation token failed: 503 Service Unavailable (after 4 attempts)") {
+		t.Errorf("warnings = %q", warns)
+	}
+	// ForceRefresh replaces a token GitHub refused: the cached one is no
+	// stand-in then.
+	if _, err := ts.ForceRefresh(context.Background(), first); err == nil {
+		t.Error("ForceRefresh handed out the refused token")
+	}
+	os.Remove(filepath.Join(e.dir, CacheFile))
+	if _, err := e.source().Token(context.Background()); err == nil {
+		t.Error("with no cached token, a failed mint was no error")
 	}
 }

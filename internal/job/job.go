@@ -14,6 +14,7 @@ package job
 import (
 	"context"
 	"fmt"
+	"github.com/taskrunner/taskrunner/internal/report"
 	"os"
 	"slices"
 	"time"
@@ -114,8 +115,33 @@ func Run(opt Options) (int, error) {
 	}
 	if s.Toplevel() {
 		_ = trace.Finish(st.Build(buildID), buildID)
+		r.writeStepSummary()
 	}
 	return status, err
+}
+
+// actions reports whether the GitHub Actions niceties are on.
+func (r *run) actions() bool {
+	return r.settings.GitHub.Actions && r.settings.GitHub.Niceties
+}
+
+// writeStepSummary appends the build's table to GITHUB_STEP_SUMMARY. The
+// summary is a courtesy: a failure to write it is a warning at most.
+func (r *run) writeStepSummary() {
+	path := r.settings.GitHub.StepSummary
+	if !r.actions() || path == "" {
+		return
+	}
+	sum, err := report.Summarize(r.state, r.buildID)
+	if err != nil {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return
+	}
+	_ = sum.WriteMarkdown(f)
+	_ = f.Close()
 }
 
 // jobs are the jobs the task runs under: this one and those above it.
@@ -232,6 +258,11 @@ func (r *run) run() (int, error) {
 		status = r.fail(status, fmt.Errorf("cannot record the result: %w", err))
 	}
 	r.recordJob(status, outcome(r.snap.After(), status))
+	if status != 0 && r.actions() && r.stdout != nil {
+		// One annotation per failed task, on the toplevel's stdout, where
+		// the runner reads workflow commands.
+		fmt.Fprintf(r.stdout.Writer(), "::error title=%s failed::exit %d, log %s\n", name, status, r.state.LogPath(r.buildID, name))
+	}
 	if err := r.out.Close(status != 0); err != nil && status == 0 {
 		status = 1
 	}

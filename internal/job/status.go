@@ -5,19 +5,21 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/taskrunner/taskrunner/internal/config"
 	"github.com/taskrunner/taskrunner/internal/github"
-	"github.com/taskrunner/taskrunner/internal/gitx"
 	"github.com/taskrunner/taskrunner/internal/output"
 	"github.com/taskrunner/taskrunner/internal/snapshot"
 )
 
 // statuses posts the job's commit statuses (SPEC §8). The context of every
-// status is the job name; the commit is HEAD of the job's directory.
+// status is the job name; github.Commit says which commit they go on.
 type statuses struct {
 	client *github.Client
 	tokens *github.TokenSource
+	cfg    config.GitHub
 	name   string
 	dir    string
+	debug  func(string)
 
 	once   sync.Once
 	sha    string
@@ -38,16 +40,26 @@ func (r *run) newStatuses(ctx context.Context, dir string) (*statuses, error) {
 	tokens := github.NewTokenSource(app, r.settings.StateDir, r.stdout.Writer())
 	client := github.NewClient(app, tokens)
 	client.Warn = func(msg string) { r.out.Printf(output.Warn, "%s", msg) }
+	tokens.Warn = client.Warn
+	client.Info = func(msg string) { r.out.Printf(output.Info, "%s", msg) }
+	tokens.Info = client.Info
 	if r.settings.Toplevel() {
 		if _, err := tokens.Token(ctx); err != nil {
 			return nil, err
 		}
 	}
-	return &statuses{client: client, tokens: tokens, name: r.opt.Name, dir: dir}, nil
+	debug := func(msg string) { r.out.Printf(output.Debug, "%s", msg) }
+	return &statuses{client: client, tokens: tokens, cfg: r.settings.GitHub, name: r.opt.Name, dir: dir, debug: debug}, nil
 }
 
 func (s *statuses) commit(ctx context.Context) (string, error) {
-	s.once.Do(func() { s.sha, s.shaErr = gitx.Head(ctx, s.dir) })
+	s.once.Do(func() {
+		var why string
+		s.sha, why, s.shaErr = github.Commit(ctx, s.cfg, s.dir)
+		if s.shaErr == nil {
+			s.debug(fmt.Sprintf("commit statuses go on %s (%s)", s.sha, why))
+		}
+	})
 	return s.sha, s.shaErr
 }
 

@@ -281,3 +281,36 @@ func bytesText(n int64) string {
 	}
 	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }
+
+// WriteMarkdown writes the summary as a short markdown table, for a GitHub
+// Actions step summary.
+func (s *Summary) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### taskrunner build %s\n\n", s.Build)
+	b.WriteString("| Task | Outcome | Time | Why it ran | Cache |\n|---|---|--:|---|--:|\n")
+	cell := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return strings.NewReplacer("|", "\\|", "\n", " ", "\r", " ").Replace(s)
+	}
+	for _, j := range s.Jobs {
+		cache := ""
+		if j.CacheBytes != nil {
+			cache = bytesText(*j.CacheBytes)
+		}
+		outcome := j.Outcome
+		if j.Exit != nil && *j.Exit != 0 {
+			outcome += fmt.Sprintf(" (exit %d)", *j.Exit)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", cell(j.Name), cell(outcome), durationText(j.Duration), cell(j.Reason), cell(cache))
+	}
+	t := s.Totals
+	fmt.Fprintf(&b, "\n%d run, %d skipped, %d restored, %d failed", t.Run, t.Skipped, t.Restored, t.Failed)
+	if t.Saved > 0 {
+		fmt.Fprintf(&b, "; %s saved", durationText(t.Saved))
+	}
+	b.WriteString("\n\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}

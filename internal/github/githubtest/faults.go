@@ -196,3 +196,37 @@ func (s *Server) faultMessage(status int) string {
 	}
 	return http.StatusText(status)
 }
+
+// PrimaryLimit makes the next n matching requests answer as GitHub does
+// when the installation's primary rate limit is spent: 403 with
+// x-ratelimit-remaining 0 and x-ratelimit-reset reset from now, and no
+// Retry-After.
+func (s *Server) PrimaryLimit(match string, n int, reset time.Duration) {
+	s.Inject(Fault{
+		Match:  match,
+		Status: http.StatusForbidden,
+		Times:  n,
+		Header: http.Header{
+			"X-Ratelimit-Limit":     {"5000"},
+			"X-Ratelimit-Remaining": {"0"},
+			"X-Ratelimit-Used":      {"5000"},
+			"X-Ratelimit-Reset":     {strconv.FormatInt(time.Now().Add(reset).Unix(), 10)},
+			"X-Ratelimit-Resource":  {"core"},
+		},
+		Body: fmt.Sprintf(`{"message":"API rate limit exceeded for installation ID %d. If you reach out to GitHub Support for help, please include the request ID.",`+
+			`"documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api","status":"403"}`, s.InstallationID),
+	})
+}
+
+// SecondaryLimit makes the next n matching requests answer 403 for a
+// secondary rate limit without Retry-After, which GitHub may: the client
+// is to wait at least a minute.
+func (s *Server) SecondaryLimit(match string, n int) {
+	s.Inject(Fault{
+		Match:  match,
+		Status: http.StatusForbidden,
+		Times:  n,
+		Body: `{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",` +
+			`"documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits","status":"403"}`,
+	})
+}

@@ -64,6 +64,9 @@ type Server struct {
 	// URL is the API base URL, like "http://127.0.0.1:41234" (no final slash),
 	// to use in place of https://api.github.com.
 	URL string
+	// APIURL is the API base URL to configure: URL, or URL+"/api/v3" with
+	// WithEnterprisePaths.
+	APIURL string
 	// AppID is the GitHub App's id; a JWT's iss must name it (or ClientID).
 	AppID int64
 	// ClientID is the App's client id, which GitHub also accepts as iss.
@@ -78,9 +81,15 @@ type Server struct {
 	installations map[int64]bool
 	lifetime      time.Duration
 	skew          time.Duration
+	bearerOnly    bool
+	tokenLen      int           // characters after "ghs_" in a token
+	replication   time.Duration // how long a new token is refused
+	clock         time.Duration // how far the server's clock is ahead of the real time
+	prefix        string        // the API's path, "/api/v3" on an Enterprise Server
 	delay         time.Duration
 	tokens        map[string]*token // by token value
 	minted        []string          // token values in mint order
+	issued        []string          // tokens made by Issue
 	statuses      map[string][]Status
 	nextStatusID  int64
 	faults        []*Fault
@@ -124,6 +133,42 @@ func WithExpirySkew(d time.Duration) Option {
 	return func(s *Server) { s.skew = d }
 }
 
+// WithBearerOnly makes the server refuse installation tokens sent with the
+// "token" scheme, 401 Bad credentials, as the test servers written for the
+// tool taskrunner succeeds do. GitHub itself takes both "token" and
+// "Bearer"; its documentation uses "Bearer".
+func WithBearerOnly() Option {
+	return func(s *Server) { s.bearerOnly = true }
+}
+
+// WithEnterprisePaths serves the API under /api/v3, as a GitHub Enterprise
+// Server does: the API's base URL is then URL+"/api/v3", and any other path
+// is not found. Calls record the
+// full path; faults match the path after the prefix.
+func WithEnterprisePaths() Option {
+	return func(s *Server) { s.prefix = "/api/v3" }
+}
+
+// WithClock sets the server's clock d ahead of the real time (behind, for
+// a negative d), as a machine whose clock is off sees GitHub: the server
+// checks JWT times and writes its Date header by that clock.
+func WithClock(d time.Duration) Option {
+	return func(s *Server) { s.clock = d }
+}
+
+// WithReplication makes the server refuse each token it mints, 401 Bad
+// credentials, for d after minting, as GitHub may while a new token
+// replicates.
+func WithReplication(d time.Duration) Option {
+	return func(s *Server) { s.replication = d }
+}
+
+// WithLongTokens makes the server mint tokens in GitHub's new, longer
+// format, about 520 characters: tokens are opaque, of no fixed length.
+func WithLongTokens() Option {
+	return func(s *Server) { s.tokenLen = 516 }
+}
+
 // New starts a fake GitHub API on 127.0.0.1. Call Close when done, usually
 // with t.Cleanup(s.Close).
 func New(opts ...Option) *Server {
@@ -143,6 +188,7 @@ func New(opts ...Option) *Server {
 	}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.ts.URL
+	s.APIURL = s.URL + s.prefix
 	return s
 }
 
@@ -269,6 +315,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	setCommonHeaders(rec)
+	rec.Header().Set("Date", time.Now().Add(s.clock).UTC().Format(http.TimeFormat))
+	if s.prefix != "" {
+		rest, ok := strings.CutPrefix(r.URL.Path, s.prefix)
+		if !ok || !strings.HasPrefix(rest, "/") {
+			writeError(rec, http.StatusNotFound, "Not Found")
+			return
+		}
+		r.URL.Path = rest
+	}
 	if f := s.takeFault(r); f != nil {
 		if f.Delay > 0 {
 			// The server notices a client that leaves only once it has

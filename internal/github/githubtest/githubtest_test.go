@@ -96,7 +96,7 @@ func tryDo(c *http.Client, method, url, auth, body string) (answer, error) {
 
 // tokenURL is the mint endpoint for the server's installation.
 func tokenURL(s *Server) string {
-	return fmt.Sprintf("%s/app/installations/%d/access_tokens", s.URL, s.InstallationID)
+	return fmt.Sprintf("%s/app/installations/%d/access_tokens", s.APIURL, s.InstallationID)
 }
 
 // mintAnswer is the body of a successful mint.
@@ -127,11 +127,11 @@ const (
 )
 
 func statusURL(s *Server, sha string) string {
-	return s.URL + "/repos/octo/repo/statuses/" + sha
+	return s.APIURL + "/repos/octo/repo/statuses/" + sha
 }
 
 func listURL(s *Server, sha string) string {
-	return s.URL + "/repos/octo/repo/commits/" + sha + "/statuses"
+	return s.APIURL + "/repos/octo/repo/commits/" + sha + "/statuses"
 }
 
 // postStatus posts a status with a token and returns the answer.
@@ -297,4 +297,22 @@ func jsonBody(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+func TestEnterprisePaths(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, WithEnterprisePaths())
+	if s.APIURL != s.URL+"/api/v3" {
+		t.Fatalf("APIURL = %q", s.APIURL)
+	}
+	m := mint(t, s)
+	if a := do(t, "GET", listURL(s, shaA), "Bearer "+m.Token, ""); a.status != 200 {
+		t.Errorf("under /api/v3: %d %s", a.status, a.body)
+	}
+	if a := do(t, "GET", s.URL+"/repos/octo/repo/commits/"+shaA+"/statuses", "Bearer "+m.Token, ""); a.status != 404 {
+		t.Errorf("outside /api/v3: %d, want 404", a.status)
+	}
+	if c := s.Calls(); c[len(c)-2].Path != "/api/v3/repos/octo/repo/commits/"+shaA+"/statuses" {
+		t.Errorf("call recorded as %v", c[len(c)-2])
+	}
 }

@@ -46,6 +46,7 @@ type token struct {
 	mint         int       // 1 for the first minted, and so on
 	installation int64     // installation it was minted for
 	expires      time.Time // real expiry; the reported one may be skewed
+	created      time.Time
 }
 
 var (
@@ -161,7 +162,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, installatio
 		writeError(w, http.StatusUnauthorized, msgJWTNotDecoded)
 		return
 	}
-	if msg := s.verifyJWT(strings.TrimSpace(cred), now); msg != "" {
+	if msg := s.verifyJWT(strings.TrimSpace(cred), now.Add(s.clock)); msg != "" {
 		writeError(w, http.StatusUnauthorized, msg)
 		return
 	}
@@ -182,7 +183,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, installatio
 
 	s.mu.Lock()
 	value := s.newTokenValue()
-	t := &token{mint: len(s.minted) + 1, installation: id, expires: now.Add(s.lifetime)}
+	t := &token{mint: len(s.minted) + 1, installation: id, expires: now.Add(s.lifetime), created: now}
 	s.tokens[value] = t
 	s.minted = append(s.minted, value)
 	reported := t.expires.Add(s.skew)
@@ -227,7 +228,7 @@ const tokenAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 // newTokenValue returns a token value never handed out before. s.mu is held.
 func (s *Server) newTokenValue() string {
 	for {
-		b := make([]byte, 36)
+		b := make([]byte, max(s.tokenLen, 36))
 		for i := range b {
 			n, err := rand.Int(rand.Reader, big.NewInt(int64(len(tokenAlphabet))))
 			if err != nil {
@@ -250,16 +251,16 @@ func (s *Server) authenticate(r *http.Request) (mint, status int, msg string) {
 		return 0, http.StatusUnauthorized, msgRequiresAuth
 	}
 	scheme, cred, _ := strings.Cut(h, " ")
-	if !strings.EqualFold(scheme, "token") && !strings.EqualFold(scheme, "bearer") {
-		return 0, http.StatusUnauthorized, msgBadCredentials
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !strings.EqualFold(scheme, "bearer") && (s.bearerOnly || !strings.EqualFold(scheme, "token")) {
+		return 0, http.StatusUnauthorized, msgBadCredentials
+	}
 	t, ok := s.tokens[strings.TrimSpace(cred)]
 	if !ok {
 		return 0, http.StatusUnauthorized, msgBadCredentials
 	}
-	if !time.Now().Before(t.expires) {
+	if !time.Now().Before(t.expires) || time.Since(t.created) < s.replication {
 		return t.mint, http.StatusUnauthorized, msgBadCredentials
 	}
 	return t.mint, 0, ""
@@ -303,4 +304,24 @@ func (s *Server) ExpireToken(value string) bool {
 		t.expires = time.Now()
 	}
 	return ok
+}
+
+// Issue makes a token of the installation that was not minted through the
+// App, as GitHub Actions gives each job its GITHUB_TOKEN, valid for the
+// server's token lifetime. Calls made with it show as "token" in Calls,
+// with no mint number.
+func (s *Server) Issue() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	value := s.newTokenValue()
+	s.tokens[value] = &token{installation: s.InstallationID, expires: time.Now().Add(s.lifetime)}
+	s.issued = append(s.issued, value)
+	return value
+}
+
+// Issued returns the tokens made by Issue, in order.
+func (s *Server) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.issued...)
 }

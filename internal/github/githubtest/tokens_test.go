@@ -283,3 +283,25 @@ func TestExpireTokens(t *testing.T) {
 		t.Errorf("token minted after ExpireAllTokens: %d %s", r.status, r.body)
 	}
 }
+
+func TestBearerOnly(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		opts       []Option
+		tokenWant  int
+		bearerWant int
+	}{
+		{"like GitHub", nil, 200, 200},
+		{"bearer only", []Option{WithBearerOnly()}, 401, 200},
+	} {
+		s := newServer(t, tc.opts...)
+		tok := mint(t, s).Token
+		if a := do(t, "GET", listURL(s, shaA), "token "+tok, ""); a.status != tc.tokenWant {
+			t.Errorf("%s: token scheme: %d %s, want %d", tc.name, a.status, a.body, tc.tokenWant)
+		}
+		if a := do(t, "GET", listURL(s, shaA), "Bearer "+tok, ""); a.status != tc.bearerWant {
+			t.Errorf("%s: Bearer scheme: %d %s, want %d", tc.name, a.status, a.body, tc.bearerWant)
+		}
+	}
+}
