@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -55,9 +56,9 @@ type RestoreOptions struct {
 // 0755 less the umask, never through a symlink: an output below a
 // symlink in root fails the restore. If a move fails, the ones before it
 // are undone. The staging folder, with the old outputs, is removed before
-// Restore returns, whatever happened; and a restore first removes the
-// staging folders that processes no longer running (killed mid-restore)
-// left in root.
+// Restore returns, whatever happened; and the first restore into root in
+// a process removes the staging folders that processes no longer running
+// (killed mid-restore) left there.
 // For the output ".", each entry at the top of the archive replaces
 // what is at its name, and a folder the archive only implies (it holds
 // entries but has none of its own) is merged into the existing one, as
@@ -96,7 +97,9 @@ func Restore(ctx context.Context, r io.Reader, root string, outputs []string, op
 			return Stats{}, err
 		}
 	}
-	removeStale(rt)
+	if _, swept := sweptRoots.LoadOrStore(root, true); !swept {
+		removeStale(rt)
+	}
 	st, err := newStaging(rt)
 	if err != nil {
 		return Stats{}, err
@@ -176,6 +179,12 @@ func (st *staging) remove() error {
 	}
 	return removeAll(st.rt, st.name)
 }
+
+// sweptRoots holds the cache roots removeStale has swept in this process:
+// a staging folder left by a killed process is there before this one
+// starts, so one sweep per root is enough, and a build that restores many
+// tasks does not list the root once per task.
+var sweptRoots sync.Map
 
 // removeStale removes the staging folders in the cache root whose process
 // is gone, left by a restore that was killed. It is best effort: a folder
