@@ -48,6 +48,7 @@ type Remote struct {
 
 	broken       atomic.Bool
 	unsignedOnce sync.Once
+	signerOnce   sync.Once
 	warnOnce     sync.Once
 	cancelOnce   sync.Once
 	// moved counts the bytes of archives downloaded and uploaded.

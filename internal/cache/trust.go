@@ -106,6 +106,11 @@ func (r *Remote) untrusted(what, key string, err error) {
 func (r *Remote) sign(ctx context.Context, key string, sum hash.Hash) bool {
 	var s [sha256.Size]byte
 	copy(s[:], sum.Sum(nil))
+	r.signerOnce.Do(func() {
+		if r.trust.Verifier != nil && !r.trust.Verifier.Trusts(r.trust.Signer.PublicKey()) {
+			r.report.Warn("remote cache: the key of TASKRUNNER_CACHE_SIGNING_KEY is not among TASKRUNNER_CACHE_TRUSTED_KEYS: builds that trust only those keys will not restore what this build uploads; add its public key")
+		}
+	})
 	sig, err := r.trust.Signer.Sign(r.relKey(key), s)
 	if err != nil {
 		r.report.Warn(fmt.Sprintf("remote cache: cannot sign %s: %v", key, err))

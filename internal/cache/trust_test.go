@@ -222,3 +222,34 @@ func TestLoadTrust(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteSignerNotTrusted: a build whose signing key is not among its
+// trusted keys uploads what those who trust the same keys will refuse; it
+// says so once, and still uploads.
+func TestRemoteSignerNotTrusted(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	priv, pub := newKey(t)
+	_, otherPub := newKey(t)
+	root := outputs(t)
+
+	rep := &lines{}
+	r := trusted(t, dir, priv, otherPub, rep)
+	for _, k := range []string{"taskrunner/bundles/job-a.tar.zst", "taskrunner/bundles/job-b.tar.zst"} {
+		if !r.Save(ctx, k, root, []string{"out"}) {
+			t.Fatalf("Save %s failed", k)
+		}
+	}
+	if w := rep.get("warn"); len(w) != 1 || !strings.Contains(w[0], "TASKRUNNER_CACHE_SIGNING_KEY is not among TASKRUNNER_CACHE_TRUSTED_KEYS") {
+		t.Errorf("warn lines %q, want one about the signing key", w)
+	}
+
+	rep = &lines{}
+	r = trusted(t, dir, priv, pub, rep)
+	if !r.Save(ctx, "taskrunner/bundles/job-c.tar.zst", root, []string{"out"}) {
+		t.Fatal("Save failed")
+	}
+	if w := rep.get("warn"); len(w) != 0 {
+		t.Errorf("a trusted signing key gave warn lines %q", w)
+	}
+}
