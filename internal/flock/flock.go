@@ -67,7 +67,14 @@ func LockFile(ctx context.Context, path string, perm os.FileMode, waiting func()
 	}
 }
 
-// Unlock releases the lock that LockFile took through f, at once, for the
+// Hold takes an exclusive flock(2) on the open file f, which may be a
+// folder, waiting as long as it takes, for a holder that locks and unlocks
+// the same file many times. Unlock releases it.
+func Hold(f *os.File) error {
+	return flock(int(f.Fd()), syscall.LOCK_EX)
+}
+
+// Unlock releases the lock that LockFile or Hold took through f, at once, for the
 // children that share it too. It leaves f open.
 func Unlock(f *os.File) error {
 	return flock(int(f.Fd()), syscall.LOCK_UN)

@@ -7,7 +7,8 @@ import (
 	"io"
 	"os"
 	"sync"
-	"syscall"
+
+	"github.com/taskrunner/taskrunner/internal/flock"
 )
 
 // Sink is one of the toplevel's original streams. Every taskrunner process
@@ -84,11 +85,9 @@ func (l *WriteLock) lock(pipe bool) func() {
 	if l.dir == nil || !pipe {
 		return l.mu.Unlock
 	}
-	fd := int(l.dir.Fd())
-	for syscall.Flock(fd, syscall.LOCK_EX) == syscall.EINTR {
-	}
+	_ = flock.Hold(l.dir)
 	return func() {
-		_ = syscall.Flock(fd, syscall.LOCK_UN)
+		_ = flock.Unlock(l.dir)
 		l.mu.Unlock()
 	}
 }

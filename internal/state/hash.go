@@ -43,5 +43,5 @@ func (d Dir) SaveHash(job string, h SavedHash) error {
 	if err := enc.Encode(h); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Dir(d.HashPath(job)), d.HashPath(job), bytes.TrimSuffix(buf.Bytes(), []byte("\n")), 0o644)
+	return WriteAtomic(filepath.Dir(d.HashPath(job)), d.HashPath(job), bytes.TrimSuffix(buf.Bytes(), []byte("\n")), 0o644)
 }

@@ -117,7 +117,7 @@ func (d Dir) Result(id, job string) (int, bool, error) {
 func (d Dir) SaveResult(id, job string, status int) error {
 	// The temporary file is in the build's folder, not in results/, where
 	// any name could be a job's.
-	return writeAtomic(d.Build(id), d.resultPath(id, job), []byte(strconv.Itoa(status)), 0o644)
+	return WriteAtomic(d.Build(id), d.resultPath(id, job), []byte(strconv.Itoa(status)), 0o644)
 }
 
 func (d Dir) commandPath(id, job string) string {
@@ -145,13 +145,13 @@ func (d Dir) SaveCommand(id, job, command string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return writeAtomic(d.Build(id), d.commandPath(id, job), []byte(command+"\n"), 0o644)
+	return WriteAtomic(d.Build(id), d.commandPath(id, job), []byte(command+"\n"), 0o644)
 }
 
-// writeAtomic replaces path with data so that no reader sees a torn file:
+// WriteAtomic replaces path with data so that no reader sees a torn file:
 // it writes a temporary file .<name>.tmp<digits> in tmpDir, on the same file
 // system, and renames it over path.
-func writeAtomic(tmpDir, path string, data []byte, mode os.FileMode) error {
+func WriteAtomic(tmpDir, path string, data []byte, mode os.FileMode) error {
 	f, err := os.CreateTemp(tmpDir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err

@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/taskrunner/taskrunner/internal/state"
 )
 
 // File names in a build's folder.
@@ -170,19 +172,7 @@ func Finish(buildDir, buildID string) error {
 		buf.Write(b)
 	}
 	buf.WriteString("]}\n")
-	tmp, err := os.CreateTemp(buildDir, ".trace-*.json")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(buildDir, TraceFile))
+	return state.WriteAtomic(buildDir, filepath.Join(buildDir, TraceFile), buf.Bytes(), 0o644)
 }
 
 // Read returns the events of the build in buildDir, as recorded: from

@@ -77,7 +77,7 @@ func TestRecorderFinishRead(t *testing.T) {
 	if string(got) != string(want) {
 		t.Errorf("trace.json events\n%s\nwant those of trace.events\n%s", got, want)
 	}
-	if matches, _ := filepath.Glob(filepath.Join(dir, ".trace-*")); len(matches) > 0 {
+	if matches, _ := filepath.Glob(filepath.Join(dir, ".*")); len(matches) > 0 {
 		t.Errorf("Finish left temporary files: %v", matches)
 	}
 }

@@ -130,10 +130,7 @@ func inDir(path string, f func(short string) error) error {
 // yet waited for: its start time tells the watchdog whether a process
 // with that pid is still the same one.
 func (c *Conn) Guard(pgid int) error {
-	var start uint64
-	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pgid) + "/stat"); err == nil {
-		start, _ = startTime(string(b))
-	}
+	start, _ := procStart(pgid)
 	return c.send(fmt.Sprintf("%s %d %d\n", guardVerb, pgid, start))
 }
 
@@ -199,15 +196,23 @@ func closeInherited() {
 	}
 }
 
+// procStart returns the start time of process pid, from /proc/PID/stat;
+// false if it cannot be read.
+func procStart(pid int) (uint64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	return startTime(string(b))
+}
+
 // killGroup kills process group g.pgid with SIGKILL, unless its leader's
 // pid now names another process: then the group has ended, and the pid
 // has been reused.
 func killGroup(g guard) {
 	if g.start != 0 {
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(g.pgid) + "/stat"); err == nil {
-			if start, ok := startTime(string(b)); ok && start != g.start {
-				return
-			}
+		if start, ok := procStart(g.pgid); ok && start != g.start {
+			return
 		}
 	}
 	_ = syscall.Kill(-g.pgid, syscall.SIGKILL)
