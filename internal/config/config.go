@@ -195,6 +195,21 @@ func FromEnv() (*Settings, error) {
 // duration.
 const maxSeconds = 1e9
 
+// durationSetting sets *d from the variable name, a number of seconds, when
+// it is set; *d keeps its default otherwise.
+func durationSetting(get func(string) string, name string, d *time.Duration) error {
+	v := get(name)
+	if v == "" {
+		return nil
+	}
+	secs, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(secs >= 0 && secs <= maxSeconds) {
+		return &SettingError{name, v, "a number of seconds"}
+	}
+	*d = time.Duration(secs * float64(time.Second))
+	return nil
+}
+
 // Load reads the settings through lookup, so tests can pass their own
 // environment.
 func Load(lookup func(string) (string, bool)) (*Settings, error) {
@@ -290,12 +305,8 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 	if s.GitHub.APIURL == "" {
 		s.GitHub.APIURL = "https://api.github.com"
 	}
-	if v := get("TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS"); v != "" {
-		secs, err := strconv.ParseFloat(v, 64)
-		if err != nil || !(secs >= 0 && secs <= maxSeconds) {
-			return nil, &SettingError{"TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS", v, "a number of seconds"}
-		}
-		s.GitHub.RefreshThreshold = time.Duration(secs * float64(time.Second))
+	if err := durationSetting(get, "TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS", &s.GitHub.RefreshThreshold); err != nil {
+		return nil, err
 	}
 	s.Color = strings.ToLower(get("TASKRUNNER_COLOR"))
 	switch s.Color {
@@ -306,12 +317,8 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		return nil, &SettingError{"TASKRUNNER_COLOR", get("TASKRUNNER_COLOR"), "auto, always or never"}
 	}
 	s.NoColor = get("NO_COLOR") != ""
-	if v := get("TASKRUNNER_GITHUB_MAX_WAIT_SECONDS"); v != "" {
-		secs, err := strconv.ParseFloat(v, 64)
-		if err != nil || !(secs >= 0 && secs <= maxSeconds) {
-			return nil, &SettingError{"TASKRUNNER_GITHUB_MAX_WAIT_SECONDS", v, "a number of seconds"}
-		}
-		s.GitHub.MaxWait = time.Duration(secs * float64(time.Second))
+	if err := durationSetting(get, "TASKRUNNER_GITHUB_MAX_WAIT_SECONDS", &s.GitHub.MaxWait); err != nil {
+		return nil, err
 	}
 	s.KeepBuilds = 50
 	if v := get("TASKRUNNER_KEEP_BUILDS"); v != "" {
@@ -341,19 +348,11 @@ func Load(lookup func(string) (string, bool)) (*Settings, error) {
 		return nil, &SettingError{"TASKRUNNER_ROOT_DIRECTORY", s.RootDir, "a usable path"}
 	}
 	s.RootDir = abs
-	if v := get("TASKRUNNER_OUTPUT_STREAM_TIMEOUT"); v != "" {
-		secs, err := strconv.ParseFloat(v, 64)
-		if err != nil || !(secs >= 0 && secs <= maxSeconds) {
-			return nil, &SettingError{"TASKRUNNER_OUTPUT_STREAM_TIMEOUT", v, "a number of seconds"}
-		}
-		s.DrainTimeout = time.Duration(secs * float64(time.Second))
+	if err := durationSetting(get, "TASKRUNNER_OUTPUT_STREAM_TIMEOUT", &s.DrainTimeout); err != nil {
+		return nil, err
 	}
-	if v := get("TASKRUNNER_KILL_GRACE"); v != "" {
-		secs, err := strconv.ParseFloat(v, 64)
-		if err != nil || !(secs >= 0 && secs <= maxSeconds) {
-			return nil, &SettingError{"TASKRUNNER_KILL_GRACE", v, "a number of seconds"}
-		}
-		s.KillGrace = time.Duration(secs * float64(time.Second))
+	if err := durationSetting(get, "TASKRUNNER_KILL_GRACE", &s.KillGrace); err != nil {
+		return nil, err
 	}
 
 	if id := get(EnvBuildID); id != "" {

@@ -96,6 +96,12 @@ func TestLoad(t *testing.T) {
 				t.Errorf("KillGrace %v", s.KillGrace)
 			}
 		}},
+		{"GitHub waits in seconds", env{"TASKRUNNER_GITHUB_MAX_WAIT_SECONDS": "7", "TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS": "1.5"},
+			func(t *testing.T, s *Settings) {
+				if s.GitHub.MaxWait != 7*time.Second || s.GitHub.RefreshThreshold != 1500*time.Millisecond {
+					t.Errorf("MaxWait %v, RefreshThreshold %v", s.GitHub.MaxWait, s.GitHub.RefreshThreshold)
+				}
+			}},
 		{"kill grace zero", env{"TASKRUNNER_KILL_GRACE": "0"}, func(t *testing.T, s *Settings) {
 			if s.KillGrace != 0 {
 				t.Errorf("KillGrace %v", s.KillGrace)
@@ -159,6 +165,11 @@ func TestLoadErrors(t *testing.T) {
 		{"kill grace negative", env{"TASKRUNNER_KILL_GRACE": "-1"}, "TASKRUNNER_KILL_GRACE", ""},
 		{"kill grace NaN", env{"TASKRUNNER_KILL_GRACE": "NaN"}, "TASKRUNNER_KILL_GRACE", ""},
 		{"kill grace beyond a Duration", env{"TASKRUNNER_KILL_GRACE": "1e300"}, "TASKRUNNER_KILL_GRACE", ""},
+		{"max wait not a number", env{"TASKRUNNER_GITHUB_MAX_WAIT_SECONDS": "soon"}, "TASKRUNNER_GITHUB_MAX_WAIT_SECONDS",
+			`TASKRUNNER_GITHUB_MAX_WAIT_SECONDS="soon" is not a number of seconds`},
+		{"refresh threshold negative", env{"TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS": "-5"},
+			"TASKRUNNER_GITHUB_TOKEN_REFRESH_THRESHOLD_SECONDS", ""},
+		{"niceties neither on nor off", env{"TASKRUNNER_GITHUB_ACTIONS": "maybe"}, "TASKRUNNER_GITHUB_ACTIONS", ""},
 		{"flag neither on nor off", env{"TASKRUNNER_SAVE_REMOTE_CACHE": "ture"}, "TASKRUNNER_SAVE_REMOTE_CACHE",
 			`TASKRUNNER_SAVE_REMOTE_CACHE="ture" is not on or off (1, true, yes, on; or 0, false, no, off, empty; in any case)`},
 		{"flag 2", env{"TASKRUNNER_DEBUG": "2"}, "TASKRUNNER_DEBUG", ""},

@@ -147,13 +147,23 @@ func (s *TokenSource) masking(tok string, err error) (string, error) {
 // Expires returns when tok expires, if it is the token this source last
 // handed out and that is known.
 func (s *TokenSource) Expires(tok string) (time.Time, bool) {
-	s.sem <- struct{}{}
-	t := s.tok
-	<-s.sem
-	if t.value != tok || s.app.fixed != "" {
+	t, ok := s.last(tok)
+	if !ok {
 		return time.Time{}, false
 	}
 	return t.expires, true
+}
+
+// last returns the token this source last handed out, if it is tok and
+// minted through the App.
+func (s *TokenSource) last(tok string) (token, bool) {
+	if s.app.fixed != "" {
+		return token{}, false
+	}
+	s.sem <- struct{}{}
+	t := s.tok
+	<-s.sem
+	return t, t.value == tok
 }
 
 // Erase drops the cached token if it is tok, which a user of it (git)
@@ -210,13 +220,8 @@ func (s *TokenSource) ForceRefresh(ctx context.Context, stale string) (string, e
 
 // Age returns how long ago tok was minted, when this source knows.
 func (s *TokenSource) Age(tok string) (time.Duration, bool) {
-	if s.app.fixed != "" {
-		return 0, false
-	}
-	s.sem <- struct{}{}
-	t := s.tok
-	<-s.sem
-	if t.value != tok || t.minted.IsZero() {
+	t, ok := s.last(tok)
+	if !ok || t.minted.IsZero() {
 		return 0, false
 	}
 	return s.now().Sub(t.minted), true
