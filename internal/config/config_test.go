@@ -248,7 +248,7 @@ func TestParseFlag(t *testing.T) {
 
 func TestList(t *testing.T) {
 	s, err := Load(env{"TASKRUNNER_QUIET": "yes", "TASKRUNNER_AWS_SECRET_KEY": "hunter2", "TASKRUNNER_KILL_GRACE": "2.5",
-		"GITHUB_APP_PRIVATE_KEY": ""}.lookup)
+		"GITHUB_APP_PRIVATE_KEY": "", "GH_TOKEN": "ghs_gh", "GITHUB_TOKEN": "ghs_github"}.lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,6 +265,10 @@ func TestList(t *testing.T) {
 		"TASKRUNNER_KILL_GRACE":            "TASKRUNNER_KILL_GRACE=2.5 # environment",
 		"TASKRUNNER_OUTPUT_STREAM_TIMEOUT": "TASKRUNNER_OUTPUT_STREAM_TIMEOUT=5 # default",
 		"TASKRUNNER_REMOTE_CACHE_PREFIX":   "TASKRUNNER_REMOTE_CACHE_PREFIX=taskrunner/ # default",
+		// GH_TOKEN wins, as for gh: GITHUB_TOKEN is set but not used.
+		"GH_TOKEN":            "GH_TOKEN='(set)' # environment",
+		"GITHUB_TOKEN":        "GITHUB_TOKEN='' # environment",
+		"GH_ENTERPRISE_TOKEN": "GH_ENTERPRISE_TOKEN='' # default",
 	}
 	for name, line := range want {
 		if got[name] != line {

@@ -74,10 +74,26 @@ var Vars = []Var{
 	{Name: "GITHUB_REPOSITORY_OWNER", Help: "its owner", value: func(s *Settings) string { return s.GitHub.Owner }},
 	{Name: "GITHUB_API_URL", Help: "GitHub API", value: func(s *Settings) string { return s.GitHub.APIURL }},
 	{Name: "GITHUB_ACTIONS", Help: "true: mask every token in the log", value: func(s *Settings) string { return strconv.FormatBool(s.GitHub.Actions) }},
-	{Name: "GITHUB_TOKEN", Help: "a fixed token, used when no App is set up (GH_TOKEN first)", Secret: true, value: func(s *Settings) string { return s.GitHub.Token }},
+	{Name: "GH_TOKEN", Help: "a fixed token, used when no App is set up", Secret: true, value: func(s *Settings) string { return tokenFrom(s.GitHub.Token, s.GitHub.TokenVar, "GH_TOKEN") }},
+	{Name: "GITHUB_TOKEN", Help: "the same, when GH_TOKEN is not set", Secret: true, value: func(s *Settings) string { return tokenFrom(s.GitHub.Token, s.GitHub.TokenVar, "GITHUB_TOKEN") }},
+	{Name: "GH_ENTERPRISE_TOKEN", Help: "a fixed token for a GitHub Enterprise API", Secret: true, value: func(s *Settings) string {
+		return tokenFrom(s.GitHub.EnterpriseToken, s.GitHub.EnterpriseTokenVar, "GH_ENTERPRISE_TOKEN")
+	}},
+	{Name: "GITHUB_ENTERPRISE_TOKEN", Help: "the same, when GH_ENTERPRISE_TOKEN is not set", Secret: true, value: func(s *Settings) string {
+		return tokenFrom(s.GitHub.EnterpriseToken, s.GitHub.EnterpriseTokenVar, "GITHUB_ENTERPRISE_TOKEN")
+	}},
 	{Name: "TASKRUNNER_COMMIT_SHA", Help: "the commit statuses go on (default: HEAD, or a pull request's head)", value: func(s *Settings) string { return s.GitHub.CommitSHA }},
 	{Name: "TASKRUNNER_GITHUB_MAX_WAIT_SECONDS", Help: "longest wait for a GitHub rate limit", value: func(s *Settings) string { return seconds(s.GitHub.MaxWait) }},
 	{Name: "TASKRUNNER_GITHUB_ACTIONS", Help: "off: no step summary or ::error lines on Actions", value: func(s *Settings) string { return onOff(s.GitHub.Niceties) }},
+}
+
+// tokenFrom is token when it came from the variable name, else "": of a
+// pair of token variables, only the one in use is shown as set.
+func tokenFrom(token, from, name string) string {
+	if from != name {
+		return ""
+	}
+	return token
 }
 
 func onOff(on bool) string {
