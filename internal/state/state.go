@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Dir is a state directory.
@@ -28,16 +29,39 @@ type Dir struct {
 	Root string
 }
 
-// ValidJobName reports why name cannot name a job, or nil. A job name is
-// part of file names in the state directory.
+// MaxJobNameBytes is the longest job name, in bytes. The name becomes file
+// names in the state directory with a few bytes added (".lock", ".hash",
+// and a temporary ".<name>.hash.tmp<digits>" while the hash is written), and
+// a file name holds at most 255 bytes: a longer name would fail only after
+// the task's command had run.
+const MaxJobNameBytes = 200
+
+// ValidJobName reports why name cannot name a job, or nil; its message says
+// what to do, for the command line's -n. A name is at once a line prefix, a
+// commit status context and a file name in the state directory, so it must
+// be non-empty, valid UTF-8, free of control characters (C0, DEL and C1,
+// which would reach terminals and log files raw), not "." or "..", without
+// a slash, and at most MaxJobNameBytes long. Anything else the old tool
+// took, spaces and non-ASCII letters included, stays valid.
 func ValidJobName(name string) error {
 	switch {
 	case name == "":
-		return errors.New("the job name is empty")
+		return errors.New("the task name is empty: give a name after -n")
+	case len(name) > MaxJobNameBytes:
+		return fmt.Errorf("the task name is %d bytes long: give one of at most %d bytes with -n", len(name), MaxJobNameBytes)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("the task name %q is not valid UTF-8: give another with -n", name)
+	}
+	for _, c := range name {
+		if c < 0x20 || c >= 0x7f && c <= 0x9f {
+			return fmt.Errorf("the task name %q holds the control character %U: give one without control characters with -n", name, c)
+		}
+	}
+	switch {
 	case name == "." || name == "..":
-		return fmt.Errorf("%q cannot be a job name", name)
-	case strings.ContainsAny(name, "/\x00\n"):
-		return fmt.Errorf("job name %q holds a slash, newline or NUL byte: choose another with --name", name)
+		return fmt.Errorf("the task name %q cannot be a file name: give another with -n", name)
+	case strings.Contains(name, "/"):
+		return fmt.Errorf("the task name %q holds a slash: give one without \"/\" with -n", name)
 	}
 	return nil
 }
