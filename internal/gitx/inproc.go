@@ -118,17 +118,9 @@ type inproc struct {
 // hashInProcess computes what HashInputs would print, without git, or
 // returns an *errUnsure saying why git must be asked.
 func hashInProcess(dir string, pathspecs []string) (string, error) {
-	top, index, ok := locate(dir)
+	top, gitdir, common, ok := locateRepo(dir)
 	if !ok {
 		return "", unsure("repository layout left to git")
-	}
-	gitdir := filepath.Dir(index)
-	common := gitdir
-	if b, err := os.ReadFile(filepath.Join(gitdir, "commondir")); err == nil {
-		common = strings.TrimSpace(string(b))
-		if !filepath.IsAbs(common) {
-			common = filepath.Join(gitdir, common)
-		}
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -163,7 +155,7 @@ func hashInProcess(dir string, pathspecs []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	idx, err := readIndex(index)
+	idx, err := readIndex(filepath.Join(gitdir, "index"))
 	if err != nil {
 		return "", err
 	}
