@@ -445,3 +445,28 @@ func TestHashInputsRacilyClean(t *testing.T) {
 		t.Errorf("listing = %q, want %q: the change of a racily clean file went unseen", got, want)
 	}
 }
+
+// A .gitattributes file can make git store something other than the bytes
+// on disk (here CRLF turned into LF): the listing must be git's, or a change
+// would hash as no change. A tracked one anywhere sends the hash to git.
+func TestHashInputsGitattributes(t *testing.T) {
+	dir := newRepo(t)
+	writeFiles(t, dir, map[string]string{".gitattributes": "*.txt text\n", "a.txt": "a\r\n", "other/.gitattributes": "*.md text\n", "other/b.md": "b\n"})
+	commitAll(t, dir, "first")
+	for _, specs := range [][]string{{"a.txt"}, {"other"}} {
+		got, why, err := HashInputsReason(context.Background(), dir, specs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := lsTreeReference(t, dir, specs); got != want {
+			t.Errorf("%v: listing = %q; git says %q", specs, got, want)
+		}
+		if why == "" {
+			t.Errorf("%v: hashed in-process despite .gitattributes", specs)
+		}
+	}
+	want := "100644 blob " + blobSHA("a\n") + "\ta.txt"
+	if got, _ := HashInputs(context.Background(), dir, []string{"a.txt"}); got != want {
+		t.Errorf("listing = %q; want the CRLF file stored as %q", got, want)
+	}
+}

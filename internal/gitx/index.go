@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,8 @@ type indexEntry struct {
 type gitIndex struct {
 	entries []indexEntry // sorted by path, as git keeps them
 	mtime   time.Time    // the index file's own mtime
+	// attributes is set when an entry is a .gitattributes file.
+	attributes bool
 }
 
 // errUnsure is an index, a configuration or a tree that the in-process hash
@@ -154,6 +157,9 @@ func readIndex(name string) (*gitIndex, error) {
 			return nil, unsure("index entries out of order")
 		}
 		prev = e.path
+		if e.path == ".gitattributes" || strings.HasSuffix(e.path, "/.gitattributes") {
+			idx.attributes = true
+		}
 		idx.entries = append(idx.entries, e)
 	}
 	for off < len(body) {

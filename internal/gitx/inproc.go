@@ -3,6 +3,7 @@ package gitx
 import (
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -118,17 +119,9 @@ type inproc struct {
 // hashInProcess computes what HashInputs would print, without git, or
 // returns an *errUnsure saying why git must be asked.
 func hashInProcess(dir string, pathspecs []string) (string, error) {
-	top, index, ok := locate(dir)
+	top, gitdir, common, ok := locateRepo(dir)
 	if !ok {
 		return "", unsure("repository layout left to git")
-	}
-	gitdir := filepath.Dir(index)
-	common := gitdir
-	if b, err := os.ReadFile(filepath.Join(gitdir, "commondir")); err == nil {
-		common = strings.TrimSpace(string(b))
-		if !filepath.IsAbs(common) {
-			common = filepath.Join(gitdir, common)
-		}
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -163,9 +156,12 @@ func hashInProcess(dir string, pathspecs []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	idx, err := readIndex(index)
+	idx, err := readIndex(filepath.Join(gitdir, "index"))
 	if err != nil {
 		return "", err
+	}
+	if idx.attributes {
+		return "", unsure("repository has .gitattributes")
 	}
 	h := &inproc{top: top, idx: idx, set: set, specs: specs,
 		realDirs: map[string]bool{}, matched: make([]bool, len(specs)), seen: map[string]bool{},
@@ -180,12 +176,6 @@ func hashInProcess(dir string, pathspecs []string) (string, error) {
 			return "", err
 		}
 		h.ex.files = append(h.ex.files, l)
-	}
-	for i := range idx.entries {
-		e := &idx.entries[i]
-		if e.path == ".gitattributes" || strings.HasSuffix(e.path, "/.gitattributes") {
-			return "", unsure("repository has .gitattributes")
-		}
 	}
 	if err := h.checkExplicit(); err != nil {
 		return "", err
@@ -287,7 +277,7 @@ func (h *inproc) addTracked() error {
 			}
 			fi, err := os.Lstat(h.abs(e.path))
 			if err != nil {
-				if os.IsNotExist(err) || isNotDir(err) {
+				if os.IsNotExist(err) || errors.Is(err, syscall.ENOTDIR) {
 					continue
 				}
 				return unsure("%v", err)
@@ -308,14 +298,6 @@ func (h *inproc) addTracked() error {
 		}
 	}
 	return nil
-}
-
-func isNotDir(err error) bool {
-	var errno syscall.Errno
-	if pe, ok := err.(*fs.PathError); ok {
-		errno, _ = pe.Err.(syscall.Errno)
-	}
-	return errno == syscall.ENOTDIR
 }
 
 // ranges returns, for each spec, the range of index entries that start
@@ -634,8 +616,8 @@ func (h *inproc) listing() string {
 }
 
 // quotePath quotes a path as git does with core.quotePath true: names with
-// control characters, '"', '\\' or bytes of 0x80 and above are written in
-// double quotes with C escapes and octal for the rest.
+// control characters, '"', '\\', DEL or bytes of 0x80 and above are
+// written in double quotes with C escapes and octal for the rest.
 func quotePath(p string) string {
 	need := false
 	for i := 0; i < len(p); i++ {

@@ -28,16 +28,27 @@ var movedWorkTree = sync.OnceValue(func() *regexp.Regexp {
 // `git rev-parse` by returning ok false: git's variables set, a core.worktree
 // or bare setting, a per-worktree configuration, no .git at all.
 func locate(dir string) (top, index string, ok bool) {
+	top, gitdir, _, ok := locateRepo(dir)
+	if !ok {
+		return "", "", false
+	}
+	return top, filepath.Join(gitdir, "index"), true
+}
+
+// locateRepo is locate that returns the git directory and the common
+// directory (where the configuration is, for a linked worktree the main
+// repository's) in place of the index.
+func locateRepo(dir string) (top, gitdir, common string, ok bool) {
 	for _, name := range gitEnv {
 		// These are git's own variables, which the git processes started
 		// here inherit: read to know whether they would look elsewhere.
 		if _, set := os.LookupEnv(name); set {
-			return "", "", false
+			return "", "", "", false
 		}
 	}
 	d, err := filepath.Abs(dir)
 	if err != nil {
-		return "", "", false
+		return "", "", "", false
 	}
 	// Like git, never look into a ceiling folder or above it.
 	ceilings := map[string]bool{}
@@ -52,14 +63,18 @@ func locate(dir string) (top, index string, ok bool) {
 		dotgit := filepath.Join(d, ".git")
 		if fi, err := os.Lstat(dotgit); err == nil {
 			gitdir, ok := gitDir(d, dotgit, fi)
-			if !ok || !plainRepo(gitdir) {
-				return "", "", false
+			if !ok {
+				return "", "", "", false
 			}
-			return d, filepath.Join(gitdir, "index"), true
+			common := commonDir(gitdir)
+			if !plainRepo(gitdir, common) {
+				return "", "", "", false
+			}
+			return d, gitdir, common, true
 		}
 		parent := filepath.Dir(d)
 		if parent == d || ceilings[parent] {
-			return "", "", false
+			return "", "", "", false
 		}
 		d = parent
 	}
@@ -87,22 +102,30 @@ func gitDir(top, dotgit string, fi os.FileInfo) (string, bool) {
 	return filepath.Clean(path), true
 }
 
-// plainRepo reports whether gitdir is a repository whose work tree is the
-// folder holding its .git: it has a HEAD, and no configuration moves the
-// work tree.
-func plainRepo(gitdir string) bool {
+// commonDir returns the folder holding the configuration and objects of
+// the repository whose git directory is gitdir: the one its commondir file
+// names (a linked worktree), else gitdir itself.
+func commonDir(gitdir string) string {
+	b, err := os.ReadFile(filepath.Join(gitdir, "commondir"))
+	if err != nil {
+		return gitdir
+	}
+	common := strings.TrimSpace(string(b))
+	if !filepath.IsAbs(common) {
+		common = filepath.Join(gitdir, common)
+	}
+	return common
+}
+
+// plainRepo reports whether gitdir, of common folder common, is a
+// repository whose work tree is the folder holding its .git: it has a
+// HEAD, and no configuration moves the work tree.
+func plainRepo(gitdir, common string) bool {
 	if _, err := os.Stat(filepath.Join(gitdir, "HEAD")); err != nil {
 		return false
 	}
 	if _, err := os.Stat(filepath.Join(gitdir, "config.worktree")); err == nil {
 		return false
-	}
-	common := gitdir
-	if b, err := os.ReadFile(filepath.Join(gitdir, "commondir")); err == nil {
-		common = strings.TrimSpace(string(b))
-		if !filepath.IsAbs(common) {
-			common = filepath.Join(gitdir, common)
-		}
 	}
 	cfg, err := os.ReadFile(filepath.Join(common, "config"))
 	return err == nil && !movedWorkTree().Match(cfg)
